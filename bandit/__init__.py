@@ -1,0 +1,1 @@
+"""Bandit policies: allocation and fusion math (numpy/scipy, no I/O)."""
