@@ -1,0 +1,169 @@
+"""Allocation controls the service uses: per-arm floors and caps, a control arm, burn-in.
+
+A policy proposes a base allocation ``p`` (its probability of choosing each arm); the
+:class:`Constraints` turn it into the allocation ``q`` that is actually served:
+
+1. a control arm, if any, gets exactly ``control_share``; the other arms share the rest in
+   proportion to ``p`` (uniformly if ``p`` put everything on the control arm);
+2. floors are mixed in: ``q_i = f_i + (1 - sum f) * p_i`` over the non-control arms, so
+   every arm gets at least its floor;
+3. caps are enforced by moving the excess of a capped arm to the uncapped arms in
+   proportion to their share (evenly if they have none), until no cap is exceeded.
+
+Floors and caps are fractions of all traffic. Burn-in is applied by the policy: while some
+arm has fewer than ``burn_in`` observations, ``p`` is uniform over those arms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bandit.validation import check_arm, check_per_arm, check_scalar
+
+_TOL = 1e-12
+
+
+@dataclass
+class Constraints:
+    """Floors, caps, a control arm's fixed share and a burn-in, checked for feasibility.
+
+    >>> c = Constraints.build(3, floors=0.1, control_arm=0, control_share=0.2)
+    >>> c.apply(np.array([0.0, 1.0, 0.0])).round(3).tolist()
+    [0.2, 0.7, 0.1]
+    """
+
+    n_arms: int
+    floors: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    caps: np.ndarray = field(default_factory=lambda: np.ones(0))
+    control_arm: int | None = None
+    control_share: float = 0.0
+    burn_in: int = 0
+
+    @classmethod
+    def build(
+        cls,
+        n_arms: int,
+        *,
+        floors: float | Sequence[float] | None = None,
+        caps: float | Sequence[float] | None = None,
+        control_arm: int | None = None,
+        control_share: float = 0.0,
+        burn_in: int = 0,
+    ) -> Constraints:
+        """Validate the controls and return them; raise ``ValueError`` naming the argument."""
+        f = check_per_arm(floors, "floors", n_arms, 0.0)
+        u = check_per_arm(caps, "caps", n_arms, 1.0)
+        share = float(check_scalar(control_share, "control_share", min_val=0.0, max_val=1.0))
+        burn = int(check_scalar(burn_in, "burn_in", kind=int, min_val=0))
+        if control_arm is not None:
+            control_arm = check_arm(control_arm, n_arms, "control_arm")
+            f[control_arm] = 0.0
+            u[control_arm] = 1.0
+        elif share > 0.0:
+            raise ValueError("control_share needs a control_arm.")
+        c = cls(n_arms, f, u, control_arm, share, burn)
+        c.check()
+        return c
+
+    def check(self) -> None:
+        """Raise ``ValueError`` if no allocation can satisfy the controls."""
+        others = self._others()
+        rest = 1.0 - self.control_share
+        if np.any(self.floors > self.caps + _TOL):
+            i = int(np.argmax(self.floors - self.caps))
+            raise ValueError(f"floors[{i}] = {self.floors[i]} exceeds caps[{i}] = {self.caps[i]}.")
+        if self.floors[others].sum() > rest + _TOL:
+            raise ValueError(
+                f"floors sum to {self.floors[others].sum():.6g}, above the {rest:.6g} of traffic "
+                "left after the control share."
+            )
+        if others.size and self.caps[others].sum() < rest - _TOL:
+            raise ValueError(
+                f"caps sum to {self.caps[others].sum():.6g}, below the {rest:.6g} of traffic "
+                "that must be served."
+            )
+        if self.control_arm is not None and self.n_arms == 1 and self.control_share < 1.0:
+            raise ValueError("control_share must be 1 when the control arm is the only arm.")
+
+    @property
+    def active(self) -> bool:
+        """True when the controls can change a policy's allocation (burn-in aside)."""
+        return bool(self.control_arm is not None or self.floors.any() or (self.caps < 1.0).any())
+
+    def _others(self) -> np.ndarray:
+        idx = np.arange(self.n_arms)
+        return idx if self.control_arm is None else idx[idx != self.control_arm]
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        """Turn a base allocation ``p`` (sums to 1) into the served allocation."""
+        q = np.zeros(self.n_arms)
+        others = self._others()
+        rest = 1.0 - self.control_share
+        if self.control_arm is not None:
+            q[self.control_arm] = self.control_share
+        if others.size == 0:
+            return q
+        base = p[others].astype(np.float64)
+        mass = base.sum()
+        base = base / mass if mass > _TOL else np.full(others.size, 1.0 / others.size)
+        floors = self.floors[others]
+        caps = self.caps[others]
+        share = floors + (rest - floors.sum()) * base
+        for _ in range(others.size + 1):
+            excess = np.maximum(share - caps, 0.0)
+            total_excess = excess.sum()
+            if total_excess <= _TOL:
+                break
+            share = share - excess
+            open_ = share < caps - _TOL
+            weights = np.where(open_, share - floors, 0.0)
+            if weights.sum() <= _TOL:
+                weights = open_.astype(np.float64)
+            share = share + total_excess * weights / weights.sum()
+        q[others] = share
+        return q / q.sum()
+
+    def add_arm(self) -> None:
+        """Append a new arm with no floor and no cap."""
+        self.n_arms += 1
+        self.floors = np.append(self.floors, 0.0)
+        self.caps = np.append(self.caps, 1.0)
+
+    def remove_arm(self, arm: int) -> None:
+        """Delete ``arm``'s controls; a removed control arm ends the control share."""
+        if self.control_arm == arm:
+            self.control_arm, self.control_share = None, 0.0
+        elif self.control_arm is not None and self.control_arm > arm:
+            self.control_arm -= 1
+        self.n_arms -= 1
+        self.floors = np.delete(self.floors, arm)
+        self.caps = np.delete(self.caps, arm)
+        self.check()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, accepted by :meth:`build` as keyword arguments."""
+        return {
+            "floors": self.floors.tolist(),
+            "caps": self.caps.tolist(),
+            "control_arm": self.control_arm,
+            "control_share": self.control_share,
+            "burn_in": self.burn_in,
+        }
+
+
+def argmax_allocation(index: np.ndarray) -> np.ndarray:
+    """Uniform probability over the arms that tie for the largest index."""
+    best = index == index.max()
+    return best / best.sum()
+
+
+def monte_carlo_allocation(winners: np.ndarray, n_arms: int) -> np.ndarray:
+    """Share of Monte Carlo draws won by each arm: ``winners`` holds the argmax of each draw.
+
+    With ``m`` draws, each probability has standard error ``sqrt(p (1 - p) / m) <= 0.5 / sqrt(m)``.
+    """
+    return np.bincount(winners, minlength=n_arms) / winners.size

@@ -1,0 +1,69 @@
+"""EXP3: exponential weights for adversarial bandits (Auer et al., 2002)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bandit.base import Policy
+from bandit.stats import Changed
+from bandit.validation import check_scalar
+
+
+class Exp3(Policy):
+    r"""EXP3 with exploration rate ``gamma``.
+
+    .. math:: p_i = (1-\gamma)\frac{w_i}{\sum_j w_j} + \frac{\gamma}{K}, \qquad
+              \log w_a \mathrel{+}= \frac{\gamma}{K} \frac{r}{p_a}
+
+    Weights are kept as logarithms so they never overflow. The importance weight of an
+    observation uses the allocation at the time it is learned, so feed rewards in the order
+    of their decisions. An added arm starts at the largest current weight, so it is
+    explored at once.
+    """
+
+    name = "exp3"
+
+    def __init__(self, n_arms: int, *, gamma: float = 0.05, **kwargs: Any) -> None:
+        self.gamma = float(
+            check_scalar(gamma, "gamma", min_val=0.0, max_val=1.0, include_min=False)
+        )
+        super().__init__(n_arms, **kwargs)
+        self.log_weights = np.zeros(n_arms)
+
+    def _hyper_params(self) -> dict[str, Any]:
+        return {"gamma": self.gamma}
+
+    def _probabilities(self) -> np.ndarray:
+        w = np.exp(self.log_weights - self.log_weights.max())
+        return (1.0 - self.gamma) * w / w.sum() + self.gamma / self._n_arms
+
+    def _base_allocation(self) -> np.ndarray:
+        return self._probabilities()
+
+    def _select_arm(self) -> int:
+        arm = int(
+            np.searchsorted(np.cumsum(self._probabilities()), self._rng.random(), side="right")
+        )
+        return min(arm, self._n_arms - 1)
+
+    def _after_update(self, arm: int, reward: float, changed: Changed) -> None:
+        p = self._probabilities()[arm]
+        self.log_weights[arm] += self.gamma / self._n_arms * reward / p
+
+    def _after_update_batch(self, arms: np.ndarray, rewards: np.ndarray, changed: Changed) -> None:
+        for a, r in zip(arms.tolist(), rewards.tolist(), strict=True):
+            self._after_update(a, r, None)
+
+    def _on_arms_changed(self, removed: int | None = None) -> None:
+        if removed is None:
+            self.log_weights = np.append(self.log_weights, self.log_weights.max())
+        else:
+            self.log_weights = np.delete(self.log_weights, removed)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"log_weights": self.log_weights.tolist()}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.log_weights = np.asarray(state["log_weights"], dtype=np.float64)
