@@ -159,11 +159,3 @@ def argmax_allocation(index: np.ndarray) -> np.ndarray:
     """Uniform probability over the arms that tie for the largest index."""
     best = index == index.max()
     return best / best.sum()
-
-
-def monte_carlo_allocation(winners: np.ndarray, n_arms: int) -> np.ndarray:
-    """Share of Monte Carlo draws won by each arm: ``winners`` holds the argmax of each draw.
-
-    With ``m`` draws, each probability has standard error ``sqrt(p (1 - p) / m) <= 0.5 / sqrt(m)``.
-    """
-    return np.bincount(winners, minlength=n_arms) / winners.size

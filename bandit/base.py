@@ -108,15 +108,13 @@ class Policy(ABC):
         Per-arm statistics (:mod:`bandit.stats`); cumulative by default.
     constraints
         Floors, caps, control share and burn-in (:class:`bandit.allocation.Constraints`).
-    allocation_samples
-        Monte Carlo draws used by :meth:`allocation` where no closed form exists.
     """
 
     #: Registry name; set by :func:`bandit.make_policy` (adaptive variants share a class).
     name: str = ""
     #: Rewards outside this interval are rejected by ``update``.
     reward_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
-    #: True when :meth:`allocation` is exact; False when it is a Monte Carlo estimate.
+    #: True when :meth:`allocation` is a closed form; False when it is computed numerically.
     exact_allocation: ClassVar[bool] = True
 
     def __init__(
@@ -126,7 +124,6 @@ class Policy(ABC):
         seed: int | None = None,
         stats: ArmStats | None = None,
         constraints: Constraints | None = None,
-        allocation_samples: int = 10_000,
     ) -> None:
         self._n_arms = int(check_scalar(n_arms, "n_arms", kind=int, min_val=1))
         if seed is None:
@@ -138,9 +135,6 @@ class Policy(ABC):
         self.constraints = constraints if constraints is not None else Constraints.build(n_arms)
         if self.constraints.n_arms != self._n_arms:
             raise ValueError("constraints must have one entry per arm.")
-        self.allocation_samples = int(
-            check_scalar(allocation_samples, "allocation_samples", kind=int, min_val=100)
-        )
         self.pulls = np.zeros(self._n_arms, dtype=np.int64)
         self.version = 0
         self._rng = np.random.default_rng(self.seed)
@@ -193,9 +187,8 @@ class Policy(ABC):
     def allocation(self) -> np.ndarray:
         """Probability of choosing each arm now (sums to 1), controls included.
 
-        Exact for index policies, epsilon-greedy, softmax and EXP3; a Monte Carlo estimate
-        for the Thompson family (see :attr:`allocation_samples`). Cached until the state
-        changes.
+        Exact for index policies, epsilon-greedy, softmax and EXP3; computed by quadrature
+        for the Thompson family (see :mod:`bandit.thompson`). Cached until the state changes.
         """
         if self._alloc_version != self.version:
             if self._burning:
@@ -284,7 +277,6 @@ class Policy(ABC):
             "seed": str(self.seed),
             "params": self.params,
             "constraints": self.constraints.to_dict(),
-            "allocation_samples": self.allocation_samples,
             "version": self.version,
             "pulls": self.pulls.tolist(),
             "stats": self.stats.state_dict(),
@@ -337,11 +329,6 @@ class Policy(ABC):
 
     def _on_arms_changed(self, removed: int | None = None) -> None:
         return None
-
-    def _alloc_rng(self) -> np.random.Generator:
-        """Generator for Monte Carlo allocations: seeded by (seed, version), so reading an
-        allocation never moves the decision stream and gives the same answer twice."""
-        return np.random.default_rng([self.seed, self.version, 0xA110C])
 
     def _refresh_control(self) -> None:
         burn = self.constraints.burn_in

@@ -52,7 +52,7 @@ class PolicySpec:
         return make_policy(self.name, 2, seed=0).params
 
 
-_BASE_KEYWORDS = {"seed", "stats", "constraints", "n_arms", "allocation_samples"}
+_BASE_KEYWORDS = {"seed", "stats", "constraints", "n_arms"}
 
 
 def _keyword_names(cls: type) -> set[str]:
@@ -138,7 +138,6 @@ def make_policy(
     caps: float | Sequence[float] | None = None,
     control_arm: int | None = None,
     control_share: float = 0.0,
-    allocation_samples: int = 10_000,
     **params: Any,
 ) -> Policy:
     """Build the policy registered as ``name`` over ``n_arms`` arms.
@@ -175,7 +174,6 @@ def make_policy(
         seed=seed,
         stats=spec.stats(n, **stats_kwargs),
         constraints=constraints,
-        allocation_samples=allocation_samples,
         **policy_kwargs,
     )
     policy.name = name
@@ -190,7 +188,6 @@ def from_state_dict(state: dict[str, Any]) -> Policy:
             name,
             n_arms,
             seed=int(state["seed"]),
-            allocation_samples=int(state["allocation_samples"]),
             **state["constraints"],
             **state["params"],
         )

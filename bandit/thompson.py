@@ -1,9 +1,16 @@
-"""Thompson sampling: Beta-Bernoulli, Gaussian with unknown variance, and top-two.
+r"""Thompson sampling: Beta-Bernoulli, Gaussian with unknown variance, and top-two.
 
 Each policy draws one sample from every arm's posterior and plays the argmax. The
-allocation (probability that each arm's sample is the largest) has no closed form and is
-estimated from ``allocation_samples`` vectorised posterior draws; each probability has
-standard error at most ``0.5 / sqrt(allocation_samples)`` (0.005 with the default 10,000).
+allocation, the probability that arm ``i``'s sample is the largest,
+
+.. math:: \pi_i = \int \prod_{j \ne i} F_j(x)\, dF_i(x),
+
+has no closed form; it is computed by quadrature on a grid made of quantiles of every
+arm's posterior (logit-spaced from 1e-12 to 1 - 1e-12, so peaked posteriors are resolved),
+which is far more accurate than Monte Carlo for the small probabilities that propensity
+weighting divides by. The grid holds ``max(64, 4096 // n_arms)`` quantiles per arm; the
+error on each probability, against adaptive quadrature (``scipy.integrate.quad``), is about
+1e-5 for 4 arms, 1e-4 for 10 and 1e-3 for 100 (``tests/bandit/test_thompson.py``).
 
 For speed, single decisions read posterior samples from a small buffer of ``buffer``
 independent draws per arm; when an arm's statistics change, its unread samples are redrawn
@@ -13,17 +20,46 @@ current posteriors: the policy is exactly Thompson sampling.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy import special
 
-from bandit.allocation import monte_carlo_allocation
 from bandit.base import Policy
 from bandit.stats import Changed
 from bandit.validation import check_scalar
 
 _CHUNK = 65_536  # rows of posterior draws generated at once in batch paths
+
+
+def thompson_allocation(
+    cdf: Callable[[np.ndarray], np.ndarray],
+    ppf: Callable[[np.ndarray], np.ndarray],
+    n_arms: int,
+) -> np.ndarray:
+    r"""Probability that each arm's posterior draw is the largest, by quadrature.
+
+    ``cdf(x)`` and ``ppf(q)`` evaluate every arm's posterior CDF and quantile function,
+    arms on the last axis. The integral :math:`\int \prod_{j\ne i}F_j\,dF_i` is summed
+    over a grid of every arm's quantiles, with the product taken at interval midpoints
+    (as the mean of its end values) and computed by prefix and suffix products, so an
+    arm's own CDF is never divided out.
+    """
+    if n_arms == 1:
+        return np.ones(1)
+    per_arm = max(64, 4096 // n_arms)
+    levels = special.expit(np.linspace(-27.6, 27.6, per_arm))[:, None]
+    grid = np.unique(ppf(levels).ravel())
+    cdf_values = cdf(grid[:, None])  # (grid, arms)
+    mass = np.diff(cdf_values, axis=0)
+    mid = 0.5 * (cdf_values[1:] + cdf_values[:-1])
+    ones = np.ones((mid.shape[0], 1))
+    before = np.cumprod(np.hstack([ones, mid[:, :-1]]), axis=1)
+    after = np.cumprod(np.hstack([ones, mid[:, :0:-1]]), axis=1)[:, ::-1]
+    p = (before * after * mass).sum(axis=0)
+    p = np.maximum(p, 0.0)
+    return p / p.sum()
 
 
 class PosteriorSampling(Policy):
@@ -60,15 +96,16 @@ class PosteriorSampling(Policy):
             out[start : start + m] = self._draw(self._rng, m).argmax(axis=1)
         return out
 
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        """Posterior CDF of every arm at ``x`` (broadcast against the arms, last axis)."""
+        raise NotImplementedError
+
+    def _ppf(self, q: np.ndarray) -> np.ndarray:
+        """Posterior quantiles of every arm at levels ``q`` (broadcast, arms on the last axis)."""
+        raise NotImplementedError
+
     def _base_allocation(self) -> np.ndarray:
-        rng = self._alloc_rng()
-        winners = np.concatenate(
-            [
-                self._draw(rng, min(_CHUNK, self.allocation_samples - s)).argmax(axis=1)
-                for s in range(0, self.allocation_samples, _CHUNK)
-            ]
-        )
-        return monte_carlo_allocation(winners, self._n_arms)
+        return thompson_allocation(self._cdf, self._ppf, self._n_arms)
 
     def _after_update(self, arm: int, reward: float, changed: Changed) -> None:
         self._refresh_samples(changed)
@@ -176,6 +213,14 @@ class BetaThompson(PosteriorSampling):
             out[start : start + m] = winner
         return out
 
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        a, b = self.posterior()
+        return special.betainc(a, b, x)
+
+    def _ppf(self, q: np.ndarray) -> np.ndarray:
+        a, b = self.posterior()
+        return special.betaincinv(a, b, q)
+
     def _draw(self, rng: np.random.Generator, size: int, arm: int | None = None) -> np.ndarray:
         s = self.stats
         if arm is not None:
@@ -241,6 +286,14 @@ class GaussianThompson(PosteriorSampling):
         )
         return loc, np.sqrt(b / (a * kappa)), 2.0 * a
 
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        loc, scale, df = self.posterior()
+        return special.stdtr(df, (x - loc) / scale)
+
+    def _ppf(self, q: np.ndarray) -> np.ndarray:
+        loc, scale, df = self.posterior()
+        return loc + scale * special.stdtrit(df, q)
+
     def _draw(self, rng: np.random.Generator, size: int, arm: int | None = None) -> np.ndarray:
         loc, scale, df = self.posterior()
         if arm is not None:
@@ -252,57 +305,71 @@ class TopTwoThompson(BetaThompson):
     r"""Top-two Thompson sampling (Russo, 2016) with Beta posteriors.
 
     With probability ``beta`` play the leader (the argmax of one posterior draw); otherwise
-    redraw until another arm leads and play that challenger (after ``max_resamples``
-    failures, the leader). With :math:`\pi` the Thompson allocation, the allocation is
-    :math:`\beta\pi_i + (1-\beta)\sum_{j\ne i}\pi_j\pi_i/(1-\pi_j)`.
+    redraw, up to ``max_resamples`` times, until another arm leads, and play that
+    challenger (the leader if every redraw failed). With :math:`\pi` the Thompson
+    allocation and :math:`m` = ``max_resamples``, the allocation is exactly
+
+    .. math:: \beta\pi_i + (1-\beta)\Big[\sum_{j\ne i}\pi_j\,\pi_i
+              \frac{1-\pi_j^{m}}{1-\pi_j} + \pi_i^{m+1}\Big].
     """
 
     name = "top-two-thompson"
 
     def __init__(
-        self, n_arms: int, *, beta: float = 0.5, max_resamples: int = 1000, **kwargs: Any
+        self, n_arms: int, *, beta: float = 0.5, max_resamples: int = 256, **kwargs: Any
     ) -> None:
         self.beta = float(check_scalar(beta, "beta", min_val=0.0, max_val=1.0))
-        self.max_resamples = int(check_scalar(max_resamples, "max_resamples", kind=int, min_val=1))
+        self.max_resamples = int(
+            check_scalar(max_resamples, "max_resamples", kind=int, min_val=1, max_val=1_000_000)
+        )
         super().__init__(n_arms, **kwargs)
 
     def _hyper_params(self) -> dict[str, Any]:
         return {**super()._hyper_params(), "beta": self.beta, "max_resamples": self.max_resamples}
 
+    def _challengers(self, leaders: np.ndarray) -> np.ndarray:
+        """For each leader, the first of up to ``max_resamples`` redraws led by another arm."""
+        out = leaders.copy()
+        todo = np.arange(leaders.size)
+        left = self.max_resamples
+        while todo.size and left:
+            block = min(left, max(1, 4096 // max(todo.size, 1)))
+            draws = (
+                self._draw(self._rng, todo.size * block).argmax(axis=1).reshape(todo.size, block)
+            )
+            differs = draws != leaders[todo, None]
+            found = differs.any(axis=1)
+            first = differs.argmax(axis=1)
+            out[todo[found]] = draws[found, first[found]]
+            todo = todo[~found]
+            left -= block
+        return out
+
     def _select_arm(self) -> int:
         leader = int(self._next_samples().argmax())
         if self._n_arms == 1 or self._rng.random() < self.beta:
             return leader
-        for _ in range(self.max_resamples):
-            challenger = int(self._draw(self._rng, 1)[0].argmax())
-            if challenger != leader:
-                return challenger
-        return leader
+        return int(self._challengers(np.array([leader]))[0])
 
     def _select_batch(self, n: int) -> np.ndarray:
         arms = super()._select_batch(n)
         if self._n_arms == 1:
             return arms
-        leaders = arms.copy()
         todo = np.flatnonzero(self._rng.random(n) >= self.beta)
-        for _ in range(self.max_resamples):
-            if todo.size == 0:
-                break
-            draw = self._draw(self._rng, todo.size).argmax(axis=1)
-            ok = draw != leaders[todo]
-            arms[todo[ok]] = draw[ok]
-            todo = todo[~ok]
+        arms[todo] = self._challengers(arms[todo])
         return arms
 
     def _base_allocation(self) -> np.ndarray:
         pi = super()._base_allocation()
         if self._n_arms == 1:
             return pi
+        m = self.max_resamples
         free = 1.0 - pi
-        safe = free > 1e-12
-        # challenger term: sum over leaders j != i of pi_j * pi_i / (1 - pi_j)
-        ratio = np.where(safe, pi / np.where(safe, free, 1.0), 0.0)
-        challenger = pi * (ratio.sum() - ratio)
-        stuck = np.where(~safe, pi, 0.0)  # a leader with pi_j = 1 keeps its traffic
-        alloc = self.beta * pi + (1.0 - self.beta) * (challenger + stuck)
+        # (1 - pi^m) / (1 - pi) as a geometric sum, stable when pi is close to 1
+        geometric = np.where(
+            free > 1e-9, -np.expm1(m * np.log1p(-free)) / np.where(free > 1e-9, free, 1.0), m
+        )
+        weight = pi * geometric
+        challenger = pi * (weight.sum() - weight) + pi ** (m + 1)
+        alloc = self.beta * pi + (1.0 - self.beta) * challenger
         return alloc / alloc.sum()
