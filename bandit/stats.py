@@ -293,7 +293,7 @@ class ChangePointStats(ArmStats):
         self,
         n_arms: int,
         delta: float = 0.01,
-        restart: str = "global",
+        restart: str = "local",
         check_every: int = 10,
     ) -> None:
         super().__init__(n_arms)

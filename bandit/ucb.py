@@ -14,7 +14,6 @@ import numpy as np
 from scipy import special
 
 from bandit.base import Policy
-from bandit.glr import bernoulli_kl
 from bandit.validation import check_scalar
 
 
@@ -114,26 +113,29 @@ class UCB1Tuned(IndexPolicy):
 
 
 def kl_ucb_index(
-    means: np.ndarray, counts: np.ndarray, level: float, iterations: int = 12
+    means: np.ndarray, counts: np.ndarray, level: float, iterations: int = 4
 ) -> np.ndarray:
     r"""Largest ``q >= mean`` with ``counts * kl(mean, q) <= level`` (Bernoulli KL), elementwise.
 
-    Solved by Newton's method from the Pinsker upper bound
-    :math:`\hat\mu + \sqrt{level / (2n)}`, which converges monotonically from above
-    because the KL divergence is convex in ``q``.
+    Newton's method on the logit :math:`y` of ``q``, where
+    :math:`\mathrm{kl}(p, \sigma(y)) = \mathrm{softplus}(y) - p y - H(p)` is convex and
+    grows linearly, so Newton converges monotonically and fast from the start point
+    :math:`\min(p + \sqrt{d/2},\; p + d + \sqrt{2pd + d^2})` (Pinsker's bound and the
+    bound :math:`\mathrm{kl}(p,q) \ge (q-p)^2 / 2q`, with :math:`d` = level / counts).
+    Four steps reach 1e-11 over the range of click-rate data (``tests/bandit/test_ucb.py``).
 
     >>> round(float(kl_ucb_index(np.array([0.5]), np.array([10.0]), 1.0)[0]), 4)
     0.7129
     """
     d = level / counts
     p = np.clip(means, 0.0, 1.0)
-    q = np.minimum(p + np.sqrt(d / 2.0), 1.0 - 1e-12)
+    q = np.minimum(p + np.sqrt(d / 2.0), p + d + np.sqrt(2.0 * p * d + d * d))
+    y = special.logit(np.minimum(q, 1.0 - 1e-12))
+    c = special.xlogy(p, p) + special.xlogy(1.0 - p, 1.0 - p) - d
     for _ in range(iterations):
-        f = bernoulli_kl(p, q) - d
-        grad = (q - p) / (q * (1.0 - q))
-        step = np.divide(f, grad, out=np.zeros_like(f), where=grad > 0)
-        q = np.clip(q - step, p, 1.0 - 1e-12)
-    return q
+        f = np.logaddexp(0.0, y) - p * y + c
+        y = y - f / np.maximum(special.expit(y) - p, 1e-300)
+    return np.where(p >= 1.0, 1.0, special.expit(y))
 
 
 class KLUCB(IndexPolicy):

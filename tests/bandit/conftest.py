@@ -17,17 +17,20 @@ def simulate_regret(
     seed: int,
     *,
     change_at: int | None = None,
+    means_after: np.ndarray | None = None,
     **params: object,
 ) -> float:
-    """Expected regret of policy ``name`` on Bernoulli arms; means reversed at ``change_at``."""
-    rng = np.random.default_rng(seed)
+    """Expected regret of policy ``name`` on Bernoulli arms whose means change at
+    ``change_at`` to ``means_after`` (the reversed means by default)."""
+    # the environment's stream must differ from the policy's (a shared seed correlates them)
+    rng = np.random.default_rng([seed, 0xE11])
     policy = make_policy(name, means.size, seed=seed, **params)
     u = rng.random(horizon)
     regret = 0.0
     current = means
     for t in range(horizon):
         if change_at is not None and t == change_at:
-            current = means[::-1]
+            current = means[::-1] if means_after is None else means_after
         arm = policy.select().arm
         regret += current.max() - current[arm]
         policy.update(arm, 1.0 if u[t] < current[arm] else 0.0)
