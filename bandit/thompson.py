@@ -74,6 +74,9 @@ class PosteriorSampling(Policy):
         self._samples = np.zeros((self._depth, n_arms))
         self._pos = self._depth  # next unread row; == depth means "refill before reading"
 
+    def _hyper_params(self) -> dict[str, Any]:
+        return {"buffer": self.buffer}
+
     def _draw(self, rng: np.random.Generator, size: int, arm: int | None = None) -> np.ndarray:
         """``size`` posterior draws: shape (size, n_arms), or (size,) for one ``arm``."""
         raise NotImplementedError
@@ -165,7 +168,11 @@ class BetaThompson(PosteriorSampling):
         super().__init__(n_arms, **kwargs)
 
     def _hyper_params(self) -> dict[str, Any]:
-        return {"prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta}
+        return {
+            **super()._hyper_params(),
+            "prior_alpha": self.prior_alpha,
+            "prior_beta": self.prior_beta,
+        }
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-arm Beta parameters ``(alpha, beta)``."""
@@ -266,6 +273,7 @@ class GaussianThompson(PosteriorSampling):
 
     def _hyper_params(self) -> dict[str, Any]:
         return {
+            **super()._hyper_params(),
             "prior_mean": self.prior_mean,
             "prior_kappa": self.prior_kappa,
             "prior_a": self.prior_a,
