@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import arms, service, simulate
+from cli import arms, demo, service, simulate
 
 app = typer.Typer(
     name="bandit-fusion",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.command("simulate")(simulate.simulate)
 app.command("policies")(simulate.policies)
+app.command("demo")(demo.demo)
 app.add_typer(arms.app, name="arms")
 service.register(app)
 
