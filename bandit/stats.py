@@ -237,7 +237,9 @@ class SlidingWindowStats(ArmStats):
     def update(self, arm: int, reward: float) -> Changed:
         pos = self._pos
         old = int(self._arms[pos])
-        if self._size == self.window and old >= 0:
+        if self._size < self.window:
+            self._size += 1
+        elif old >= 0:  # the oldest observation leaves the window
             r_old = self._rewards[pos]
             n = self.counts[old] - 1.0
             self.counts[old] = n
@@ -249,10 +251,7 @@ class SlidingWindowStats(ArmStats):
             else:
                 self.means[old] = self.sums[old] / n
             self.total -= 1.0
-        elif self._size == self.window:
-            self.total -= 1.0  # the slot held an observation of a removed arm
-        else:
-            self._size += 1
+        # else: the slot held an observation of a removed or restarted arm, already forgotten
         self._arms[pos] = arm
         self._rewards[pos] = reward
         self._pos = (pos + 1) % self.window
