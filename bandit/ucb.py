@@ -113,7 +113,7 @@ class UCB1Tuned(IndexPolicy):
 
 
 def kl_ucb_index(
-    means: np.ndarray, counts: np.ndarray, level: float, max_iterations: int = 40
+    means: np.ndarray, counts: np.ndarray, level: float | np.ndarray, max_iterations: int = 40
 ) -> np.ndarray:
     r"""Largest ``q >= mean`` with ``counts * kl(mean, q) <= level`` (Bernoulli KL), elementwise.
 
@@ -145,27 +145,42 @@ def kl_ucb_index(
 
 
 class KLUCB(IndexPolicy):
-    r"""KL-UCB for rewards in [0, 1] (Garivier & Cappé, 2011).
+    r"""KL-UCB for rewards in [0, 1] (Garivier & Cappé, 2011; KL-UCB+, Kaufmann 2018).
 
-    .. math:: I_i = \max\{q : n_i\,\mathrm{kl}(\hat\mu_i, q) \le \log N + c \log\log N\}
+    .. math:: I_i = \max\{q : n_i\,\mathrm{kl}(\hat\mu_i, q) \le f(N, n_i)\}
 
-    ``c = 0`` is the setting Garivier & Cappé recommend in practice.
+    with ``exploration="log-t"``: :math:`f = \log N + c \log\log N` (the original), and
+    with ``exploration="log-t-over-n"`` (the default): :math:`f = \log(N / n_i) + c\log\log N`,
+    KL-UCB+, which keeps the same asymptotic guarantee and explores arms already pulled
+    often less; on click-rate data it loses fewer clicks. ``c = 0`` is the setting
+    Garivier & Cappé recommend in practice.
     """
 
     name = "kl-ucb"
 
-    def __init__(self, n_arms: int, *, c: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, n_arms: int, *, c: float = 0.0, exploration: str = "log-t-over-n", **kwargs: Any
+    ) -> None:
         self.c = float(check_scalar(c, "c", min_val=0.0))
+        if exploration not in ("log-t", "log-t-over-n"):
+            raise ValueError(f"exploration must be 'log-t' or 'log-t-over-n', got {exploration!r}.")
+        self.exploration = exploration
         super().__init__(n_arms, **kwargs)
 
     def _hyper_params(self) -> dict[str, Any]:
-        return {"c": self.c}
+        return {"c": self.c, "exploration": self.exploration}
+
+    def _level(self) -> float | np.ndarray:
+        s = self.stats
+        total = max(s.total, 1.0)
+        log_n = math.log(total)
+        extra = self.c * math.log(log_n) if log_n > 1.0 else 0.0
+        if self.exploration == "log-t":
+            return max(log_n + extra, 1e-12)
+        return np.maximum(np.log(total / s.counts) + extra, 1e-12)
 
     def _index(self) -> np.ndarray:
-        s = self.stats
-        log_n = math.log(max(s.total, 1.0))
-        level = log_n + (self.c * math.log(log_n) if log_n > 1.0 else 0.0)
-        return kl_ucb_index(s.means, s.counts, max(level, 1e-12))
+        return kl_ucb_index(self.stats.means, self.stats.counts, self._level())
 
 
 class BayesUCB(IndexPolicy):
