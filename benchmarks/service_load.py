@@ -1,0 +1,389 @@
+"""Load test of the allocation service on loopback: decision latency and reward ingestion.
+
+Starts ``bandit-fusion serve`` (uvicorn, ``--workers``) on a fresh store (a temporary SQLite
+file, or a new schema on PostgreSQL), then
+
+1. **decisions**: an open-loop generator sends ``--rate`` requests/s for ``--duration`` s
+   (request *i* is due at ``t0 + i / rate``; latency is measured from that due time, so a
+   slow server cannot hide queueing: no coordinated omission). Reports p50 / p90 / p99 /
+   max latency, achieved throughput and errors.
+2. **rewards**: ``--rewards`` clicks over existing decisions sent through the batch endpoint
+   (``--batch`` per request, ``--connections`` in flight). Reports rewards/s.
+
+Then checks that nothing was lost: the database holds exactly the acknowledged decisions and
+rewards, each reward learned once, and the live policy equals the rebuild.
+
+The client is a small HTTP/1.1 keep-alive client on asyncio streams (much cheaper than a
+full HTTP library, so that on 2 cores the generator does not eat the server's CPU).
+Not a test: figures depend on the machine. Examples::
+
+    python benchmarks/service_load.py --backend sqlite
+    python benchmarks/service_load.py --backend postgresql --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+
+from service import repository  # noqa: E402
+from service.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
+from service.models import Decision, Reward  # noqa: E402
+from service.schemas import ExperimentCreate  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+PG_URL = os.environ.get(
+    "BANDIT_FUSION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, host: str, port: int, auth: str) -> None:
+        self.host, self.port, self.auth = host, port, auth
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.auth}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        data = await self.reader.readexactly(length)
+        return status, data
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def decisions_load(
+    port: int, auth: str, rate: float, duration: float, connections: int
+) -> dict[str, Any]:
+    n = int(rate * duration)
+    idle: asyncio.Queue[Conn] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(Conn("127.0.0.1", port, auth))
+    lat = np.full(n, np.nan)
+    ok = np.zeros(n, dtype=bool)
+    ids: list[str] = []
+    path = "/v1/experiments/bench/decisions"
+
+    async def one(i: int, due: float) -> None:
+        conn = await idle.get()
+        try:
+            status, data = await conn.request(path, b'{"unit_id": "u%d"}' % i)
+            lat[i] = time.perf_counter() - due
+            if status == 201:
+                ok[i] = True
+                ids.append(json.loads(data)["decision_id"])
+        except Exception:
+            conn.close()
+            conn = Conn("127.0.0.1", port, auth)
+        finally:
+            idle.put_nowait(conn)
+
+    t0 = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    while not idle.empty():
+        idle.get_nowait().close()
+    ms = lat[ok] * 1000
+    return {
+        "requests": n,
+        "ok": int(ok.sum()),
+        "errors": int(n - ok.sum()),
+        "throughput_rps": round(float(ok.sum()) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p90_ms": round(float(np.percentile(ms, 90)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "max_ms": round(float(ms.max()), 2),
+        "decision_ids": ids,
+    }
+
+
+async def rewards_load(
+    port: int, auth: str, decision_ids: list[str], batch: int, connections: int
+) -> dict[str, Any]:
+    bodies = []
+    for j in range(0, len(decision_ids), batch):
+        items = [
+            {"decision_id": d, "kind": "click", "reward_id": f"r-{d}"}
+            for d in decision_ids[j : j + batch]
+        ]
+        bodies.append(json.dumps({"rewards": items}).encode())
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    acked = 0
+    errors = 0
+
+    async def sender() -> None:
+        nonlocal acked, errors
+        conn = Conn("127.0.0.1", port, auth)
+        while not queue.empty():
+            body = queue.get_nowait()
+            status, data = await conn.request("/v1/experiments/bench/rewards/batch", body)
+            if status == 200:
+                acked += len(json.loads(data)["results"])
+            else:
+                errors += 1
+        conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(sender() for _ in range(connections)))
+    elapsed = time.perf_counter() - t0
+    return {
+        "rewards": len(decision_ids),
+        "acknowledged": acked,
+        "failed_requests": errors,
+        "batch": batch,
+        "seconds": round(elapsed, 2),
+        "rewards_per_s": round(acked / elapsed, 1),
+    }
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants (Linux)."""
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=500.0, help="decisions per second")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of decision load")
+    ap.add_argument("--connections", type=int, default=32, help="decision connections")
+    ap.add_argument("--rewards", type=int, default=50_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--reward-connections", type=int, default=2)
+    ap.add_argument("--policy", default="thompson")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bf-bench-"))
+    schema = None
+    base: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 10}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANDIT_FUSION_")}
+    if args.backend == "sqlite":
+        settings = Settings(_env_file=None, sqlite_path=tmp / "bench.db", **base)  # type: ignore[call-arg]
+        env["BANDIT_FUSION_SQLITE_PATH"] = str(settings.sqlite_path)
+    else:
+        schema = f"bf_bench_{uuid.uuid4().hex[:12]}"
+        settings = Settings(_env_file=None, database_url=PG_URL, database_schema=schema, **base)  # type: ignore[call-arg]
+        env["BANDIT_FUSION_DATABASE_URL"] = PG_URL
+        env["BANDIT_FUSION_DATABASE_SCHEMA"] = schema
+    env.update(BANDIT_FUSION_SETTLE_INTERVAL_S="0", BANDIT_FUSION_AUTH_CACHE_TTL_S="10")
+    upgrade(settings)
+    factory = make_sessionmaker(make_engine(settings))
+    with factory() as session:
+        auth, _ = repository.create_api_key(session, "write", "bench")
+        repository.create_experiment(
+            session,
+            ExperimentCreate(
+                key="bench",
+                arms=[f"arm{i}" for i in range(5)],
+                policy=args.policy,
+                seed=0,
+                reward_window_s=None,
+            ),
+        )
+    port = _free_port()
+    log = open(tmp / "server.log", "w")  # noqa: SIM115
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--no-migrate",
+            "--workers",
+            str(args.workers),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(port, server)
+        # warm-up: every worker process imports, connects and fills its caches
+        asyncio.run(decisions_load(port, auth, 200, 2, 8))
+        load_before = os.getloadavg()[0]
+        cpu0 = _tree_cpu(server.pid)
+        dec = asyncio.run(decisions_load(port, auth, args.rate, args.duration, args.connections))
+        dec["server_cpu_ms_per_decision"] = round(
+            (_tree_cpu(server.pid) - cpu0) * 1000 / max(dec["ok"], 1), 3
+        )
+        dec["load_average_before"] = round(load_before, 2)
+        ids = dec.pop("decision_ids")
+        # rewards need decisions to point at: log the rest straight into the table
+        extra = max(0, args.rewards - len(ids))
+        with factory() as session:
+            exp_id = session.scalar(text("SELECT id FROM experiments WHERE key = 'bench'"))
+            rows = [
+                {
+                    "id": uuid.uuid4().hex,
+                    "experiment_id": exp_id,
+                    "unit_id": f"x{i}",
+                    "arm": i % 5,
+                    "probabilities": [0.2] * 5,
+                    "policy_version": 0,
+                    "seed": i,
+                    "fallback": False,
+                    "context": None,
+                    "served_items": None,
+                    "created_at": repository.utcnow(),
+                }
+                for i in range(extra)
+            ]
+            if rows:
+                session.execute(insert(Decision), rows)
+                session.commit()
+        reward_ids = ids + [r["id"] for r in rows]
+        cpu0 = _tree_cpu(server.pid)
+        rew = asyncio.run(
+            rewards_load(
+                port, auth, reward_ids[: args.rewards], args.batch, args.reward_connections
+            )
+        )
+        rew["server_cpu_ms_per_1000_rewards"] = round(
+            (_tree_cpu(server.pid) - cpu0) * 1e6 / max(rew["acknowledged"], 1), 1
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+    with factory() as session:
+        n_dec = session.scalar(
+            select(func.count()).select_from(Decision).where(Decision.unit_id.like("u%"))
+        )
+        n_rew = session.scalar(select(func.count()).select_from(Reward))
+        n_learned = session.scalar(select(func.count()).select_from(Reward).where(Reward.learned))
+        rebuild = repository.rebuild(session, "bench")
+    warm = 400  # decisions sent by the warm-up
+    checks = {
+        "decisions_stored_equal_acknowledged": n_dec == dec["ok"] + warm,
+        "rewards_stored_equal_acknowledged": n_rew == rew["acknowledged"] == args.rewards,
+        "rewards_learned": n_learned,
+        "live_state_equals_rebuild": rebuild.equal,
+    }
+    result = {
+        "backend": args.backend,
+        "workers": args.workers,
+        "policy": args.policy,
+        "cpus": os.cpu_count(),
+        "decisions": dec,
+        "rewards": rew,
+        "checks": checks,
+    }
+    print(json.dumps(result, indent=2))
+    _table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    if schema:
+        eng = create_engine(PG_URL)
+        with eng.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        eng.dispose()
+
+
+def _table(r: dict[str, Any]) -> None:
+    d, w = r["decisions"], r["rewards"]
+    print()
+    print(
+        "| backend | workers | load avg | decisions/s | p50 ms | p99 ms | server CPU ms/decision "
+        f"| errors | rewards/s (batch {w['batch']}) | nothing lost |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    lost = all(v for k, v in r["checks"].items() if k != "rewards_learned")
+    print(
+        f"| {r['backend']} | {r['workers']} | {d['load_average_before']} | "
+        f"{d['throughput_rps']} | {d['p50_ms']} | {d['p99_ms']} | "
+        f"{d['server_cpu_ms_per_decision']} | {d['errors']} | {w['rewards_per_s']} | "
+        f"{'yes' if lost else 'NO'} |"
+    )
+
+
+def _wait(port: int, server: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("server exited early")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server did not start")
+
+
+if __name__ == "__main__":
+    main()

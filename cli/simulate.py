@@ -1,0 +1,233 @@
+"""``bandit-fusion simulate`` and ``bandit-fusion policies``: synthetic experiments from the shell.
+
+``simulate`` runs policies x environments x seeds with :mod:`simulations` and writes rows,
+``summary.json`` and regret plots to ``--out``; ``policies`` lists the registered policies with
+their default hyper-parameters.  numpy, the bandit package and the plotting libraries are
+imported inside the commands so ``bandit-fusion --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["parse_params", "policies", "simulate"]
+
+
+class RowFormat(StrEnum):
+    """File format of the written rows."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+def _value(text: str) -> Any:
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_params(specs: list[str] | None) -> dict[str, dict[str, Any]]:
+    """Parse ``policy:key=value[,key=value]`` overrides (several per string, ``;``-separated).
+
+    >>> parse_params(["discounted-thompson:gamma=0.999", "ucb1:c=2;exp3:gamma=0.1,eta=0.5"])
+    {'discounted-thompson': {'gamma': 0.999}, 'ucb1': {'c': 2}, 'exp3': {'gamma': 0.1, 'eta': 0.5}}
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs or []:
+        for part in filter(None, (p.strip() for p in spec.split(";"))):
+            name, sep, assignments = part.partition(":")
+            if not sep or not name.strip():
+                raise typer.BadParameter(
+                    f"expected 'policy:key=value[,key=value]', got {part!r}.", param_hint="--params"
+                )
+            for assignment in filter(None, (a.strip() for a in assignments.split(","))):
+                key, eq, value = assignment.partition("=")
+                if not eq or not key.strip():
+                    raise typer.BadParameter(
+                        f"expected key=value in {part!r}, got {assignment!r}.",
+                        param_hint="--params",
+                    )
+                out.setdefault(name.strip(), {})[key.strip()] = _value(value)
+    return out
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def simulate(
+    env: Annotated[
+        str,
+        typer.Option(
+            help="Environment(s), comma-separated: bernoulli, bernoulli-reversal, gaussian, "
+            "gaussian-reversal, drift, delayed."
+        ),
+    ] = "bernoulli",
+    arms: Annotated[int, typer.Option(min=1, help="Number of arms K.")] = 10,
+    horizon: Annotated[int, typer.Option(min=1, help="Rounds T per run.")] = 100_000,
+    policies: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated policy names (see `bandit-fusion policies`); peer adapters "
+            "river-ucb, river-thompson, mabwiser-ucb1, mabwiser-thompson also work."
+        ),
+    ] = "ucb1,kl-ucb,thompson",
+    seeds: Annotated[int, typer.Option(min=1, help="Number of seeds (runs per cell).")] = 20,
+    first_seed: Annotated[
+        int, typer.Option(help="Seeds are first_seed .. first_seed+seeds-1.")
+    ] = 0,
+    means: Annotated[
+        str,
+        typer.Option(help="Arm means: 'low:high' (linear spread over the arms) or 'm1,m2,...'."),
+    ] = "0.02:0.08",
+    sigma: Annotated[float, typer.Option(help="Noise standard deviation of Gaussian arms.")] = 0.1,
+    change_at: Annotated[
+        float,
+        typer.Option(
+            help="Reversal environments: fraction of the horizon where the means reverse."
+        ),
+    ] = 0.5,
+    delay: Annotated[
+        int, typer.Option(min=1, help="delayed: rounds before a reward arrives.")
+    ] = 100,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="delayed: deliver arrived rewards every BATCH rounds (default: delay)."
+        ),
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--params",
+            help="Hyper-parameter overrides 'policy:key=value[,key=value]' "
+            "(repeatable), e.g. 'discounted-thompson:gamma=0.999'.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default: all cores; 1: in this process)."),
+    ] = None,
+    record_every: Annotated[
+        int,
+        typer.Option(min=1, help="Write every N-th row (regret is still computed on every round)."),
+    ] = 1,
+    fmt: Annotated[
+        RowFormat, typer.Option("--format", help="Row file format.")
+    ] = RowFormat.parquet,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("simulation"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    plots: Annotated[bool, typer.Option(help="Write regret.png and regret.html.")] = True,
+) -> None:
+    """Simulate bandit policies on synthetic environments and report their expected regret.
+
+    Writes rows.{csv,parquet} (env, policy, seed, step, arm, reward, cumulative regret),
+    summary.json (final regret: mean and 95% t-interval over seeds, wall time), regret.png and
+    regret.html to OUT, and prints the summary table.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from simulations.envs import make_env, parse_means
+    from simulations.experiment import run_experiment
+    from simulations.runner import PolicySpec
+
+    try:
+        arm_means = parse_means(means, arms)
+        envs = [
+            make_env(
+                kind, arm_means, horizon, sigma=sigma, change_at=change_at, delay=delay, batch=batch
+            )
+            for kind in _split(env)
+        ]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    names = _split(policies)
+    if not names:
+        raise typer.BadParameter("give at least one policy.", param_hint="--policies")
+    overrides = parse_params(params)
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise typer.BadParameter(
+            f"overrides for policies that are not run: {', '.join(unknown)}.", param_hint="--params"
+        )
+    _check_policies(names)
+    specs = [PolicySpec(name, overrides.get(name, {})) for name in names]
+    result = run_experiment(
+        envs,
+        specs,
+        range(first_seed, first_seed + seeds),
+        out,
+        jobs=jobs,
+        record_every=record_every,
+        fmt=fmt.value,
+        progress=progress,
+        plots=plots,
+    )
+    table = Table(
+        title=f"Final expected regret after {horizon:,} rounds ({seeds} seeds, 95% t-interval)"
+    )
+    for column in ("env", "policy", "regret", "95% interval", "s/run", "rounds/s"):
+        table.add_column(column, justify="left" if column in ("env", "policy") else "right")
+    for row in result.summary:
+        table.add_row(
+            row["env"],
+            row["policy"],
+            f"{row['regret_mean']:.1f}",
+            f"[{row['regret_ci_low']:.1f}, {row['regret_ci_high']:.1f}]",
+            f"{row['wall_time_s']:.2f}",
+            f"{row['rounds_per_s']:,.0f}",
+        )
+    console = Console()
+    if not console.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
+        console = Console(width=120)
+    console.print(table)
+    console.print(f"{result.rows_written:,} rows -> {result.rows_path}")
+    console.print(f"summary -> {result.summary_path}")
+    if plots:
+        console.print(f"plots -> {result.png_path}, {result.html_path}")
+
+
+def _check_policies(names: list[str]) -> None:
+    """Fail early, with the valid names, on a policy nobody registered."""
+    from bandit import POLICIES
+    from simulations.peers import PEERS
+
+    unknown = [n for n in names if n not in POLICIES and n not in PEERS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown policies {', '.join(unknown)}; choose from {', '.join([*POLICIES, *PEERS])}.",
+            param_hint="--policies",
+        )
+
+
+def policies() -> None:
+    """List the registered bandit policies and their default hyper-parameters."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bandit import POLICIES, make_policy
+    from simulations.peers import PEERS
+
+    table = Table(title="Registered policies (override with --params 'name:key=value')")
+    table.add_column("policy")
+    table.add_column("default hyper-parameters")
+    for name in POLICIES:
+        defaults = make_policy(name, n_arms=2, seed=0).params
+        table.add_row(name, ", ".join(f"{k}={v!r}" for k, v in dict(defaults).items()) or "-")
+    console = Console()
+    console.print(table)
+    console.print(f"Peer adapters for benchmarks: {', '.join(PEERS)}")
