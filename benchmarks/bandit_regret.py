@@ -36,7 +36,10 @@ from simulations.runner import PolicySpec, RunResult, run_grid
 RESULTS = Path(__file__).resolve().parent / "results" / "bandit_regret.json"
 STATIONARY = ["ucb1", "kl-ucb", "thompson"]
 ADAPTIVE = [
-    "discounted-thompson", "discounted-ucb", "sliding-window-thompson", "sliding-window-ucb",
+    "discounted-thompson",
+    "discounted-ucb",
+    "sliding-window-thompson",
+    "sliding-window-ucb",
     "glr-thompson",
 ]
 PEERS = {
@@ -50,8 +53,9 @@ def _run(
 ) -> list[RunResult]:
     specs = [PolicySpec(name) for name in names]
     # Only the final regret is needed: keep one written row per run.
-    return list(run_grid([env], specs, range(seeds), jobs=jobs, record_every=env.horizon,
-                         progress=progress))
+    return list(
+        run_grid([env], specs, range(seeds), jobs=jobs, record_every=env.horizon, progress=progress)
+    )
 
 
 def targets(summary: list[dict[str, Any]], seeds: int) -> list[dict[str, Any]]:
@@ -66,18 +70,27 @@ def targets(summary: list[dict[str, Any]], seeds: int) -> list[dict[str, Any]]:
     for policy, bound in (("thompson", 260.0), ("kl-ucb", 350.0)):
         row = by.get(("bernoulli-stationary", policy))
         value = row["regret_mean"] if row else None
-        check(f"stationary {policy} regret <= {bound:g} (>= 20 seeds)", value,
-              None if value is None or not enough else value <= bound)
+        check(
+            f"stationary {policy} regret <= {bound:g} (>= 20 seeds)",
+            value,
+            None if value is None or not enough else value <= bound,
+        )
     baseline = by.get(("bernoulli-reversal", "thompson"))
     adaptive = [by[("bernoulli-reversal", p)] for p in ADAPTIVE if ("bernoulli-reversal", p) in by]
     if adaptive and baseline:
         best = min(adaptive, key=lambda s: s["regret_mean"])
         value = best["regret_mean"]
-        check(f"reversal: best adaptive ({best['policy']}) regret <= 850", value,
-              value <= 850 if enough else None)
+        check(
+            f"reversal: best adaptive ({best['policy']}) regret <= 850",
+            value,
+            value <= 850 if enough else None,
+        )
         reduction = 1.0 - value / baseline["regret_mean"]
-        check(f"reversal: best adaptive >= 30% below thompson "
-              f"({baseline['regret_mean']:.0f})", reduction, reduction >= 0.30 if enough else None)
+        check(
+            f"reversal: best adaptive >= 30% below thompson ({baseline['regret_mean']:.0f})",
+            reduction,
+            reduction >= 0.30 if enough else None,
+        )
     return out
 
 
@@ -89,16 +102,22 @@ def print_table(summary: list[dict[str, Any]], checks: list[dict[str, Any]], tit
     for col in ("env", "policy", "seeds", "regret", "95% interval", "s/run"):
         table.add_column(col, justify="left" if col in ("env", "policy") else "right")
     for s in summary:
-        table.add_row(s["env"], s["policy"], str(s["n_seeds"]), f"{s['regret_mean']:.1f}",
-                      f"[{s['regret_ci_low']:.1f}, {s['regret_ci_high']:.1f}]",
-                      f"{s['wall_time_s']:.2f}")
+        table.add_row(
+            s["env"],
+            s["policy"],
+            str(s["n_seeds"]),
+            f"{s['regret_mean']:.1f}",
+            f"[{s['regret_ci_low']:.1f}, {s['regret_ci_high']:.1f}]",
+            f"{s['wall_time_s']:.2f}",
+        )
     console = Console(width=140)
     console.print(table)
     for c in checks:
         status = {True: "PASS", False: "FAIL", None: "n/a (fewer than 20 seeds)"}[c["pass"]]
         value = c["value"]
-        shown = "-" if value is None else (f"{value:.1%}" if "30%" in c["target"]
-                                           else f"{value:.1f}")
+        shown = (
+            "-" if value is None else (f"{value:.1%}" if "30%" in c["target"] else f"{value:.1f}")
+        )
         console.print(f"{status:<5}  {c['target']}: {shown}")
 
 
@@ -107,15 +126,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arms", type=int, default=10)
     parser.add_argument("--horizon", type=int, default=100_000)
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--peer-seeds", type=int, default=None,
-                        help="seeds for the peer libraries (default: --seeds)")
-    parser.add_argument("--peers", type=lambda s: [p for p in s.split(",") if p],
-                        default=["river", "mabwiser"], help="comma-separated; '' for none")
-    parser.add_argument("--all-policies", action="store_true",
-                        help="every registered policy on the stationary environment")
+    parser.add_argument(
+        "--peer-seeds",
+        type=int,
+        default=None,
+        help="seeds for the peer libraries (default: --seeds)",
+    )
+    parser.add_argument(
+        "--peers",
+        type=lambda s: [p for p in s.split(",") if p],
+        default=["river", "mabwiser"],
+        help="comma-separated; '' for none",
+    )
+    parser.add_argument(
+        "--all-policies",
+        action="store_true",
+        help="every registered policy on the stationary environment",
+    )
     parser.add_argument("--jobs", type=int, default=None, help="worker processes")
-    parser.add_argument("--quick", action="store_true",
-                        help="T = 20,000, 5 seeds, river only (targets not judged)")
+    parser.add_argument(
+        "--quick", action="store_true", help="T = 20,000, 5 seeds, river only (targets not judged)"
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -143,20 +174,30 @@ def main(argv: list[str] | None = None) -> None:
     results += _run(reversal, ["thompson", *ADAPTIVE], args.seeds, args.jobs, args.progress)
     summary = summarize(results)
     checks = targets(summary, args.seeds)
-    print_table(summary, checks, f"Final expected regret, K={args.arms}, T={args.horizon:,}, "
-                                 "means 0.02..0.08 (reversal: reversed at T/2)")
+    print_table(
+        summary,
+        checks,
+        f"Final expected regret, K={args.arms}, T={args.horizon:,}, "
+        "means 0.02..0.08 (reversal: reversed at T/2)",
+    )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    args.out.write_text(json.dumps({
-        "benchmark": "bandit_regret",
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "config": {**config, "peer_seeds": peer_seeds, "means": list(means)},
-        "summary": summary,
-        "targets": checks,
-        "all_targets_pass": all(c["pass"] for c in checks),
-        "wall_time_s": time.perf_counter() - started,
-    }, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "bandit_regret",
+                "machine": {"python": platform.python_version(), "platform": platform.platform()},
+                "config": {**config, "peer_seeds": peer_seeds, "means": list(means)},
+                "summary": summary,
+                "targets": checks,
+                "all_targets_pass": all(c["pass"] for c in checks),
+                "wall_time_s": time.perf_counter() - started,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

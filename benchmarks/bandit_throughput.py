@@ -159,19 +159,31 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name in args.policies:
             for mode in args.modes:
                 for library in libraries:
-                    rounds = args.horizon if library == "ours" else min(args.peer_horizon,
-                                                                         args.horizon)
+                    rounds = (
+                        args.horizon if library == "ours" else min(args.peer_horizon, args.horizon)
+                    )
                     repeat = args.repeat if library == "ours" else args.peer_repeat
                     extra = (args.batch,) if mode == "batched" else ()
                     play = PLAYERS[library][mode]
-                    seconds = min(play(name, table, rounds, args.seed, *extra)
-                                  for _ in range(repeat))
-                    rows.append({
-                        "arms": k, "policy": name, "mode": mode, "library": library,
-                        "rounds": rounds, "seconds": seconds, "rounds_per_s": rounds / seconds,
-                    })
-                    print(f"  K={k:<4} {name:<9} {mode:<8} {library:<9} "
-                          f"{rounds / seconds:>14,.0f} rounds/s", flush=True)
+                    seconds = min(
+                        play(name, table, rounds, args.seed, *extra) for _ in range(repeat)
+                    )
+                    rows.append(
+                        {
+                            "arms": k,
+                            "policy": name,
+                            "mode": mode,
+                            "library": library,
+                            "rounds": rounds,
+                            "seconds": seconds,
+                            "rounds_per_s": rounds / seconds,
+                        }
+                    )
+                    print(
+                        f"  K={k:<4} {name:<9} {mode:<8} {library:<9} "
+                        f"{rounds / seconds:>14,.0f} rounds/s",
+                        flush=True,
+                    )
     return rows
 
 
@@ -179,8 +191,9 @@ def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ours vs the best peer (and river) per cell, with the targets that apply."""
     cells: dict[tuple[int, str, str], dict[str, float]] = {}
     for row in rows:
-        cells.setdefault((row["arms"], row["policy"], row["mode"]), {})[row["library"]] = (
-            row["rounds_per_s"])
+        cells.setdefault((row["arms"], row["policy"], row["mode"]), {})[row["library"]] = row[
+            "rounds_per_s"
+        ]
     out = []
     for (k, name, mode), speeds in cells.items():
         peers = {lib: v for lib, v in speeds.items() if lib != "ours"}
@@ -192,13 +205,19 @@ def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks[f">= {target:,.0f}/s"] = ours >= target
         if river_ratio is not None and "river" in speeds:
             checks[f">= {river_ratio:g}x river"] = ours >= river_ratio * speeds["river"]
-        out.append({
-            "arms": k, "policy": name, "mode": mode, "ours": ours, **peers,
-            "best_peer": best_peer,
-            "ratio_to_best_peer": ours / peers[best_peer] if best_peer else None,
-            "ratio_to_river": ours / speeds["river"] if "river" in speeds else None,
-            "targets": checks,
-        })
+        out.append(
+            {
+                "arms": k,
+                "policy": name,
+                "mode": mode,
+                "ours": ours,
+                **peers,
+                "best_peer": best_peer,
+                "ratio_to_best_peer": ours / peers[best_peer] if best_peer else None,
+                "ratio_to_river": ours / speeds["river"] if "river" in speeds else None,
+                "targets": checks,
+            }
+        )
     return out
 
 
@@ -212,7 +231,10 @@ def print_table(comparison: list[dict[str, Any]], peers: list[str]) -> None:
     for c in comparison:
         ratio = c["ratio_to_best_peer"]
         table.add_row(
-            str(c["arms"]), c["policy"], c["mode"], f"{c['ours']:,.0f}",
+            str(c["arms"]),
+            c["policy"],
+            c["mode"],
+            f"{c['ours']:,.0f}",
             *(f"{c[p]:,.0f}" if p in c else "-" for p in peers),
             f"{ratio:.1f}x ({c['best_peer']})" if ratio else "-",
             ", ".join(f"{name} {'PASS' if ok else 'FAIL'}" for name, ok in c["targets"].items())
@@ -226,16 +248,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arms", type=lambda s: [int(x) for x in s.split(",")], default=[10, 100])
     parser.add_argument("--policies", type=lambda s: s.split(","), default=["ucb1", "thompson"])
     parser.add_argument("--modes", type=lambda s: s.split(","), default=["online", "batched"])
-    parser.add_argument("--peers", type=lambda s: [p for p in s.split(",") if p],
-                        default=["river", "mabwiser"], help="comma-separated; '' for none")
+    parser.add_argument(
+        "--peers",
+        type=lambda s: [p for p in s.split(",") if p],
+        default=["river", "mabwiser"],
+        help="comma-separated; '' for none",
+    )
     parser.add_argument("--horizon", type=int, default=100_000, help="rounds for ours")
     parser.add_argument("--peer-horizon", type=int, default=20_000, help="rounds for peers")
     parser.add_argument("--batch", type=int, default=1_000, help="decisions per batched update")
     parser.add_argument("--repeat", type=int, default=3, help="timings of ours (best kept)")
     parser.add_argument("--peer-repeat", type=int, default=3, help="timings of each peer")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true",
-                        help="T = 20,000 for ours, 5,000 for peers, one timing each")
+    parser.add_argument(
+        "--quick", action="store_true", help="T = 20,000 for ours, 5,000 for peers, one timing each"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -250,20 +277,31 @@ def main(argv: list[str] | None = None) -> None:
     print_table(comparison, args.peers)
     checks = [(c, name, ok) for c in comparison for name, ok in c["targets"].items()]
     for c, name, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  K={c['arms']} {c['policy']} {c['mode']}: "
-              f"{c['ours']:,.0f} rounds/s {name}")
+        print(
+            f"{'PASS' if ok else 'FAIL'}  K={c['arms']} {c['policy']} {c['mode']}: "
+            f"{c['ours']:,.0f} rounds/s {name}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    args.out.write_text(json.dumps({
-        "benchmark": "bandit_throughput",
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.processor()},
-        "config": config,
-        "rows": rows,
-        "comparison": comparison,
-        "all_targets_pass": all(ok for _, _, ok in checks),
-        "wall_time_s": time.perf_counter() - started,
-    }, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "bandit_throughput",
+                "machine": {
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "processor": platform.processor(),
+                },
+                "config": config,
+                "rows": rows,
+                "comparison": comparison,
+                "all_targets_pass": all(ok for _, _, ok in checks),
+                "wall_time_s": time.perf_counter() - started,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

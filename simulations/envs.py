@@ -213,7 +213,11 @@ def reversal(
     """Means that reverse order (best arm becomes worst) at round ``int(at * horizon)``."""
     start = int(at * horizon)
     return Piecewise(
-        means=means, horizon=horizon, noise=noise, sigma=sigma, label=f"{noise}-reversal",
+        means=means,
+        horizon=horizon,
+        noise=noise,
+        sigma=sigma,
+        label=f"{noise}-reversal",
         changes=((start, tuple(reversed(means))),),
     )
 
@@ -314,7 +318,12 @@ AnyEnvironment = Environment | Delayed
 
 
 ENVIRONMENTS: tuple[str, ...] = (
-    "bernoulli", "bernoulli-reversal", "gaussian", "gaussian-reversal", "drift", "delayed",
+    "bernoulli",
+    "bernoulli-reversal",
+    "gaussian",
+    "gaussian-reversal",
+    "drift",
+    "delayed",
 )
 """Environment names accepted by :func:`make_env` (and ``bandit-fusion simulate --env``)."""
 

@@ -38,8 +38,12 @@ class ExperimentOutput:
 
 def _describe(env: AnyEnvironment) -> dict[str, Any]:
     desc: dict[str, Any] = {
-        "name": env.name, "type": type(env).__name__, "n_arms": env.n_arms,
-        "horizon": env.horizon, "means": list(env.means), "delay": env.delay,
+        "name": env.name,
+        "type": type(env).__name__,
+        "n_arms": env.n_arms,
+        "horizon": env.horizon,
+        "means": list(env.means),
+        "delay": env.delay,
         "batch": env.batch,
     }
     desc["noise"] = env.base.noise if isinstance(env, Delayed) else env.noise
@@ -70,36 +74,57 @@ def run_experiment(
     kept: list[RunResult] = []
     start = time.perf_counter()
     with RowWriter(rows_path, fmt) as writer:
-        for result in run_grid(envs, policies, seeds, jobs=jobs, record_every=record_every,
-                               progress=progress):
+        for result in run_grid(
+            envs, policies, seeds, jobs=jobs, record_every=record_every, progress=progress
+        ):
             writer.write(result)
             # Drop the written columns; keep what the summary and the plots need.
-            kept.append(replace(
-                result, steps=result.steps[:0], arms=result.arms[:0],
-                rewards=result.rewards[:0], regret=result.regret[:0],
-            ))
+            kept.append(
+                replace(
+                    result,
+                    steps=result.steps[:0],
+                    arms=result.arms[:0],
+                    rewards=result.rewards[:0],
+                    regret=result.regret[:0],
+                )
+            )
     wall = time.perf_counter() - start
     summary = summarize(kept)
     summary_path = out / "summary.json"
-    summary_path.write_text(json.dumps({
-        "config": {
-            "envs": [_describe(e) for e in envs],
-            "policies": [{"name": p.name, "label": p.display, "params": dict(p.params)}
-                         for p in policies],
-            "seeds": seeds,
-            "record_every": record_every,
-            "jobs": jobs,
-            "format": fmt,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
-        "wall_time_s": wall,
-        "results": summary,
-    }, indent=2, default=str) + "\n")
+    summary_path.write_text(
+        json.dumps(
+            {
+                "config": {
+                    "envs": [_describe(e) for e in envs],
+                    "policies": [
+                        {"name": p.name, "label": p.display, "params": dict(p.params)}
+                        for p in policies
+                    ],
+                    "seeds": seeds,
+                    "record_every": record_every,
+                    "jobs": jobs,
+                    "format": fmt,
+                    "python": platform.python_version(),
+                    "machine": platform.machine(),
+                },
+                "wall_time_s": wall,
+                "results": summary,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     png, html = out / "regret.png", out / "regret.html"
     if plots:
         plot_regret(kept, png, html)
     return ExperimentOutput(
-        out_dir=out, rows_path=rows_path, summary_path=summary_path, png_path=png,
-        html_path=html, summary=summary, rows_written=writer.rows_written, wall_time_s=wall,
+        out_dir=out,
+        rows_path=rows_path,
+        summary_path=summary_path,
+        png_path=png,
+        html_path=html,
+        summary=summary,
+        rows_written=writer.rows_written,
+        wall_time_s=wall,
     )

@@ -78,22 +78,24 @@ def summarize(results: Iterable[RunResult], confidence: float = 0.95) -> list[di
         mean, low, high = mean_interval(finals, confidence)
         walls = [r.wall_time_s for r in runs]
         horizon = runs[0].horizon
-        rows.append({
-            "env": env,
-            "policy": policy,
-            "params": dict(runs[0].params),
-            "horizon": horizon,
-            "n_seeds": len(runs),
-            "confidence": confidence,
-            "regret_mean": mean,
-            "regret_ci_low": low,
-            "regret_ci_high": high,
-            "regret_std": float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
-            "reward_mean": float(np.mean([r.total_reward for r in runs])),
-            "wall_time_s": float(np.mean(walls)),
-            "wall_time_total_s": float(np.sum(walls)),
-            "rounds_per_s": horizon * len(runs) / max(float(np.sum(walls)), 1e-12),
-        })
+        rows.append(
+            {
+                "env": env,
+                "policy": policy,
+                "params": dict(runs[0].params),
+                "horizon": horizon,
+                "n_seeds": len(runs),
+                "confidence": confidence,
+                "regret_mean": mean,
+                "regret_ci_low": low,
+                "regret_ci_high": high,
+                "regret_std": float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
+                "reward_mean": float(np.mean([r.total_reward for r in runs])),
+                "wall_time_s": float(np.mean(walls)),
+                "wall_time_total_s": float(np.sum(walls)),
+                "rounds_per_s": horizon * len(runs) / max(float(np.sum(walls)), 1e-12),
+            }
+        )
     return rows
 
 
@@ -118,8 +120,9 @@ class RowWriter:
 
         frame = pd.DataFrame(result.columns())
         if self.fmt == "csv":
-            frame.to_csv(self.path, mode="w" if self._header else "a", header=self._header,
-                         index=False)
+            frame.to_csv(
+                self.path, mode="w" if self._header else "a", header=self._header, index=False
+            )
             self._header = False
         else:
             import pyarrow as pa
@@ -144,7 +147,9 @@ class RowWriter:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -208,17 +213,37 @@ def _plot_html(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path
             color = palette[policies.index(policy) % len(palette)]
             mean, low, high = _band(runs)
             x = steps.tolist()
-            fig.add_trace(go.Scatter(
-                x=x + x[::-1], y=high.tolist() + low.tolist()[::-1], fill="toself",
-                fillcolor=color, opacity=0.2, line={"width": 0}, hoverinfo="skip",
-                legendgroup=policy, showlegend=False,
-            ), row=1, col=col)
-            fig.add_trace(go.Scatter(
-                x=x, y=mean.tolist(), mode="lines", name=policy, line={"color": color},
-                legendgroup=policy, showlegend=col == 1,
-            ), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=x + x[::-1],
+                    y=high.tolist() + low.tolist()[::-1],
+                    fill="toself",
+                    fillcolor=color,
+                    opacity=0.2,
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    legendgroup=policy,
+                    showlegend=False,
+                ),
+                row=1,
+                col=col,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=mean.tolist(),
+                    mode="lines",
+                    name=policy,
+                    line={"color": color},
+                    legendgroup=policy,
+                    showlegend=col == 1,
+                ),
+                row=1,
+                col=col,
+            )
         fig.update_xaxes(title_text="round", row=1, col=col)
         fig.update_yaxes(title_text="cumulative expected regret", row=1, col=col)
-    fig.update_layout(title="Cumulative expected regret (mean and 95% band over seeds)",
-                      template="plotly_white")
+    fig.update_layout(
+        title="Cumulative expected regret (mean and 95% band over seeds)", template="plotly_white"
+    )
     fig.write_html(path, include_plotlyjs=True, full_html=True)

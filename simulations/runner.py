@@ -143,12 +143,20 @@ class RunResult:
     def rows(self) -> Iterator[dict[str, Any]]:
         """Yield one flat dict per written step."""
         for step, arm, reward, regret in zip(
-            self.steps.tolist(), self.arms.tolist(), self.rewards.tolist(), self.regret.tolist(),
+            self.steps.tolist(),
+            self.arms.tolist(),
+            self.rewards.tolist(),
+            self.regret.tolist(),
             strict=True,
         ):
             yield {
-                "env": self.env, "policy": self.policy, "seed": self.seed, "step": step,
-                "arm": arm, "reward": reward, "regret": regret,
+                "env": self.env,
+                "policy": self.policy,
+                "seed": self.seed,
+                "step": step,
+                "arm": arm,
+                "reward": reward,
+                "regret": regret,
             }
 
     def columns(self) -> dict[str, np.ndarray]:

@@ -13,16 +13,40 @@ from cli.main import app
 from cli.simulate import parse_params
 
 runner = CliRunner()
-TINY = ["simulate", "--arms", "3", "--horizon", "300", "--seeds", "3", "--jobs", "1",
-        "--no-progress"]
+TINY = [
+    "simulate",
+    "--arms",
+    "3",
+    "--horizon",
+    "300",
+    "--seeds",
+    "3",
+    "--jobs",
+    "1",
+    "--no-progress",
+]
 
 
 def test_simulate_writes_outputs_and_prints_the_summary(tmp_path) -> None:
     out = tmp_path / "sim"
-    result = runner.invoke(app, [
-        *TINY, "--env", "bernoulli,bernoulli-reversal", "--policies", "ucb1,thompson",
-        "--means", "0.1:0.5", "--record-every", "10", "--format", "csv", "--out", str(out),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            *TINY,
+            "--env",
+            "bernoulli,bernoulli-reversal",
+            "--policies",
+            "ucb1,thompson",
+            "--means",
+            "0.1:0.5",
+            "--record-every",
+            "10",
+            "--format",
+            "csv",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Final expected regret" in result.output and "thompson" in result.output
     rows = pd.read_csv(out / "rows.csv")
@@ -38,19 +62,41 @@ def test_simulate_writes_outputs_and_prints_the_summary(tmp_path) -> None:
 @pytest.mark.parametrize("env", ["gaussian", "drift", "delayed"])
 def test_simulate_every_environment(tmp_path, env: str) -> None:
     policy = "gaussian-thompson" if env == "gaussian" else "thompson"
-    result = runner.invoke(app, [
-        *TINY, "--env", env, "--delay", "25", "--policies", policy, "--no-plots",
-        "--out", str(tmp_path),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            *TINY,
+            "--env",
+            env,
+            "--delay",
+            "25",
+            "--policies",
+            policy,
+            "--no-plots",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(tmp_path / "rows.parquet")["step"].max() == 300
 
 
 def test_simulate_applies_parameter_overrides(tmp_path) -> None:
-    result = runner.invoke(app, [
-        *TINY, "--env", "bernoulli-reversal", "--policies", "discounted-thompson,ucb1",
-        "--params", "discounted-thompson:gamma=0.99", "--no-plots", "--out", str(tmp_path),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            *TINY,
+            "--env",
+            "bernoulli-reversal",
+            "--policies",
+            "discounted-thompson,ucb1",
+            "--params",
+            "discounted-thompson:gamma=0.99",
+            "--no-plots",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["results"][0]["params"]["gamma"] == 0.99  # the override
@@ -86,7 +132,8 @@ def test_policies_lists_every_registered_policy_with_defaults() -> None:
 
 def test_parse_params() -> None:
     assert parse_params(["a:x=1,y=0.5;b:flag=true,name=abc", "a:z=none"]) == {
-        "a": {"x": 1, "y": 0.5, "z": None}, "b": {"flag": True, "name": "abc"}
+        "a": {"x": 1, "y": 0.5, "z": None},
+        "b": {"flag": True, "name": "abc"},
     }
     assert parse_params(None) == {}
     with pytest.raises(typer.BadParameter):

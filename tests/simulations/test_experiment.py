@@ -31,8 +31,10 @@ def test_summarize_groups_by_environment_and_policy(factory) -> None:
     specs = [PolicySpec("beta-thompson", factory=factory), PolicySpec("recorder", factory=factory)]
     summary = summarize(run_grid(envs, specs, range(3), jobs=1, progress=False))
     assert [(s["env"], s["policy"]) for s in summary] == [
-        ("bernoulli-stationary", "beta-thompson"), ("bernoulli-stationary", "recorder"),
-        ("bernoulli-reversal", "beta-thompson"), ("bernoulli-reversal", "recorder"),
+        ("bernoulli-stationary", "beta-thompson"),
+        ("bernoulli-stationary", "recorder"),
+        ("bernoulli-reversal", "beta-thompson"),
+        ("bernoulli-reversal", "recorder"),
     ]
     for row in summary:
         assert row["n_seeds"] == 3 and row["horizon"] == 100
@@ -47,8 +49,9 @@ def test_experiment_writes_rows_summary_and_plots(tmp_path, factory, fmt: str) -
         PolicySpec("beta-thompson", {"prior": 2.0}, factory=factory),
         PolicySpec("recorder", factory=factory),
     ]
-    out = run_experiment(envs, specs, range(3), tmp_path / "run", jobs=1, record_every=50,
-                         fmt=fmt, progress=False)  # type: ignore[arg-type]
+    out = run_experiment(
+        envs, specs, range(3), tmp_path / "run", jobs=1, record_every=50, fmt=fmt, progress=False
+    )  # type: ignore[arg-type]
     rows = pd.read_csv(out.rows_path) if fmt == "csv" else pd.read_parquet(out.rows_path)
     assert list(rows.columns) == ["env", "policy", "seed", "step", "arm", "reward", "regret"]
     assert len(rows) == out.rows_written == 2 * 2 * 3 * 8
@@ -61,7 +64,9 @@ def test_experiment_writes_rows_summary_and_plots(tmp_path, factory, fmt: str) -
     saved = json.loads(out.summary_path.read_text())
     assert saved["config"]["seeds"] == [0, 1, 2] and saved["config"]["record_every"] == 50
     assert [e["name"] for e in saved["config"]["envs"]] == [
-        "bernoulli-reversal", "bernoulli-stationary-delay20"]
+        "bernoulli-reversal",
+        "bernoulli-stationary-delay20",
+    ]
     assert len(saved["results"]) == 4
     thompson = saved["results"][0]
     assert thompson["params"] == {"prior": 2.0}
@@ -74,8 +79,16 @@ def test_experiment_writes_rows_summary_and_plots(tmp_path, factory, fmt: str) -
 
 
 def test_experiment_without_plots(tmp_path, factory) -> None:
-    out = run_experiment([Stationary(MEANS, 50)], [PolicySpec("recorder", factory=factory)],
-                         [0], tmp_path, jobs=1, progress=False, plots=False, fmt="csv")
+    out = run_experiment(
+        [Stationary(MEANS, 50)],
+        [PolicySpec("recorder", factory=factory)],
+        [0],
+        tmp_path,
+        jobs=1,
+        progress=False,
+        plots=False,
+        fmt="csv",
+    )
     assert out.summary_path.exists() and not out.png_path.exists()
 
 

@@ -136,8 +136,16 @@ def test_full_size_run_with_the_real_policies(tmp_path) -> None:
     from simulations.experiment import run_experiment
 
     env = make_env("bernoulli", linear_means(10, 0.02, 0.08), 100_000)
-    out = run_experiment([env], [PolicySpec("thompson"), PolicySpec("ucb1")], range(2), tmp_path,
-                         jobs=2, record_every=1_000, progress=False, plots=False)
+    out = run_experiment(
+        [env],
+        [PolicySpec("thompson"), PolicySpec("ucb1")],
+        range(2),
+        tmp_path,
+        jobs=2,
+        record_every=1_000,
+        progress=False,
+        plots=False,
+    )
     assert out.rows_written == 2 * 2 * 100
     regret = {s["policy"]: s["regret_mean"] for s in out.summary}
     assert regret["thompson"] < regret["ucb1"] and regret["thompson"] < 600
