@@ -1,9 +1,188 @@
-"""``bandit-fusion serve | keys | rebuild``: run and administer the allocation service."""
+"""``bandit-fusion serve | keys | rebuild | db``: run and administer the allocation service.
+
+Settings come from ``BANDIT_FUSION_*`` environment variables (and ``.env``), see
+:class:`service.settings.Settings`. Heavy imports happen inside the commands.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from service.settings import Settings
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as err:
+        typer.secho(f"invalid settings: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from err
+
+
+def _session(settings: Settings) -> Session:
+    from service.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(settings))()
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: BANDIT_FUSION_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: BANDIT_FUSION_PORT.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes. Default: BANDIT_FUSION_WORKERS.")
+    ] = None,
+    migrate: Annotated[
+        bool, typer.Option(help="Run 'alembic upgrade head' before serving.")
+    ] = True,
+    log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from service.db import upgrade
+
+    settings = _settings()
+    if migrate:
+        upgrade(settings)
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=log_level or settings.log_level,
+        access_log=False,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option(help="admin, write or read.")] = "read",
+    name: Annotated[str, typer.Option(help="A label to recognise the key.")] = "",
+) -> None:
+    """Create an API key and print it (it is shown only once; only its hash is stored)."""
+    from service import repository
+    from service.db import upgrade
+    from service.errors import ServiceError
+
+    settings = _settings()
+    upgrade(settings)
+    with _session(settings) as session:
+        try:
+            raw, info = repository.create_api_key(session, scope, name)
+        except ServiceError as err:
+            typer.secho(err.message, fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from err
+    typer.echo(raw)
+    typer.secho(
+        f"created {info.scope} key {info.prefix} (revoke: bandit-fusion keys revoke {info.prefix})",
+        err=True,
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key, or its 8-character prefix.")],
+) -> None:
+    """Revoke an API key."""
+    from service import repository
+    from service.errors import ServiceError
+
+    with _session(_settings()) as session:
+        try:
+            info = repository.revoke_api_key(session, key)
+        except ServiceError as err:
+            typer.secho(err.message, fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from err
+    typer.echo(f"revoked {info.scope} key {info.prefix}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (prefix, scope, name, revoked)."""
+    from service import repository
+
+    with _session(_settings()) as session:
+        for info, revoked in repository.list_api_keys(session):
+            typer.echo(f"{info.prefix}\t{info.scope}\t{info.name}\t{'revoked' if revoked else ''}")
+
+
+def rebuild(
+    experiment: Annotated[
+        list[str] | None, typer.Option("--experiment", "-e", help="Experiment key (repeatable).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every experiment.")] = False,
+    write: Annotated[
+        bool, typer.Option(help="Replace the live state with the rebuilt one.")
+    ] = False,
+) -> None:
+    """Recompute policy states from the stored decisions and rewards; compare with live ones.
+
+    Exits 1 if a rebuilt state differs from the live one (unless --write replaces it).
+    """
+    from sqlalchemy import select
+
+    from service import repository
+    from service.errors import ServiceError
+    from service.models import Experiment
+
+    settings = _settings()
+    with _session(settings) as session:
+        keys = list(experiment or [])
+        if all_:
+            keys = list(session.scalars(select(Experiment.key).order_by(Experiment.id)))
+            session.rollback()
+        if not keys:
+            typer.secho("give --experiment KEY or --all", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        differ = 0
+        for key in keys:
+            try:
+                res = repository.rebuild(session, key, write=write)
+            except ServiceError as err:
+                typer.secho(err.message, fg=typer.colors.RED, err=True)
+                raise typer.Exit(1) from err
+            verdict = "equal" if res.equal else ("REPLACED" if write else "DIFFERS")
+            differ += 0 if res.equal else 1
+            typer.echo(
+                f"{key}: {verdict} (version {res.version}, {res.updates} updates, "
+                f"{res.observations} observations)"
+            )
+    if differ and not write:
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default head)."""
+    from service.db import upgrade
+
+    settings = _settings()
+    upgrade(settings, revision)
+    typer.echo(f"database at {revision}: {_redact(settings.url)}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the service's commands to the top-level ``app``."""
+    app.command("serve")(serve)
+    app.command("rebuild")(rebuild)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,89 @@
+"""FastAPI dependencies: database session, settings, policy cache and API-key scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.auth import KeyVerifier, allows
+from service.policies import PolicyCache
+from service.repository import KeyInfo
+from service.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+        finally:
+            session.rollback()  # anything a route did not commit is discarded
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_sessionmaker(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    return factory
+
+
+async def get_cache(request: Request) -> PolicyCache:
+    cache: PolicyCache = request.app.state.policy_cache
+    return cache
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+# For the hot paths: an async route that opens its session inside one threadpool call
+# (a sync session dependency plus a sync route cost several thread hops per request).
+SessionmakerDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CacheDep = Annotated[PolicyCache, Depends(get_cache)]
+
+
+def require(scope: str) -> Callable[..., Any]:
+    """A dependency that admits API keys whose scope covers ``scope``."""
+
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+        header_key: Annotated[str | None, Security(api_key_header)],
+    ) -> KeyInfo:
+        raw = credentials.credentials if credentials is not None else header_key
+        if not raw:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        verifier: KeyVerifier = request.app.state.key_verifier
+        # cache hit: no I/O, no thread hop; miss: one query in the threadpool
+        key = verifier.cached(raw) or await run_in_threadpool(verifier.verify, raw)
+        if key is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "invalid or revoked API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not allows(key, scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this API key has scope {key.scope!r}; this operation needs {scope!r}",
+            )
+        return key
+
+    return check
+
+
+AdminKey = Annotated[KeyInfo, Depends(require("admin"))]
+WriteKey = Annotated[KeyInfo, Depends(require("write"))]
+ReadKey = Annotated[KeyInfo, Depends(require("read"))]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the service store (see service/alembic.ini)."""

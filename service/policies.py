@@ -1,0 +1,136 @@
+"""Glue between stored experiments and :mod:`bandit` policies.
+
+Decisions never deserialise a policy: each state change stores the allocation it implies
+(``policy_states.allocation``), and a decision draws its arm from that vector with a fresh,
+logged seed::
+
+    u = random.Random(seed).random() * sum(probabilities)
+    arm = first index with u < cumulative sum of probabilities up to it
+
+so the logged probabilities are exactly the ones the arm was drawn with (what off-policy
+evaluation and the sample-ratio test need), and every decision can be replayed from the log.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from typing import Any
+
+import numpy as np
+
+from service.errors import Invalid
+from service.models import Experiment
+
+
+def build_policy(exp: Experiment) -> Any:
+    """A fresh policy for ``exp`` (its state before any reward)."""
+    return make(
+        exp.policy,
+        n_arms=len(exp.arms),
+        seed=exp.seed,
+        burn_in=exp.burn_in,
+        floors=exp.floors,
+        caps=exp.caps,
+        control_arm=exp.control_arm,
+        control_share=exp.control_share,
+        params=exp.params,
+    )
+
+
+def make(
+    policy: str,
+    *,
+    n_arms: int,
+    seed: int,
+    burn_in: int,
+    floors: Any,
+    caps: Any,
+    control_arm: int | None,
+    control_share: float,
+    params: dict[str, Any],
+) -> Any:
+    """``bandit.make_policy`` with its errors turned into :class:`Invalid` (HTTP 422)."""
+    import bandit
+
+    if policy not in bandit.POLICIES:
+        raise Invalid(
+            f"unknown policy {policy!r}; choose one of: {', '.join(sorted(bandit.POLICIES))}"
+        )
+    reserved = {"n_arms", "seed", "burn_in", "floors", "caps", "control_arm", "control_share"}
+    clash = sorted(reserved & set(params))
+    if clash:
+        raise Invalid(f"params may not set {', '.join(clash)}: they are experiment fields")
+    try:
+        return bandit.make_policy(
+            policy,
+            n_arms=n_arms,
+            seed=seed,
+            burn_in=burn_in,
+            floors=floors,
+            caps=caps,
+            control_arm=control_arm,
+            control_share=control_share,
+            **params,
+        )
+    except (ValueError, TypeError) as err:
+        raise Invalid(f"invalid policy configuration: {err}") from err
+
+
+def restore(state: dict[str, Any]) -> Any:
+    from bandit import from_state_dict
+
+    return from_state_dict(state)
+
+
+def allocation_of(policy: Any) -> list[float]:
+    alloc = np.asarray(policy.allocation(), dtype=float)
+    return [float(x) for x in alloc]
+
+
+def is_bounded(policy: Any) -> bool:
+    low, high = policy.reward_range
+    return math.isfinite(low) and math.isfinite(high)
+
+
+def draw(probabilities: list[float], seed: int) -> int:
+    """The arm for a decision: the documented, replayable draw (see module docstring).
+
+    Pure Python on purpose: for a handful of arms it is ~20x cheaper than numpy.
+    """
+    u = random.Random(seed).random() * sum(probabilities)  # noqa: S311 (replayable, not secret)
+    acc = 0.0
+    for arm, p in enumerate(probabilities):
+        acc += p
+        if u < acc:
+            return arm
+    return max(i for i, p in enumerate(probabilities) if p > 0)
+
+
+class PolicyCache:
+    """Per-process cache of deserialised policies, keyed by (experiment id, version).
+
+    A learner *takes* the policy out (so a failed transaction can never leave a mutated
+    object behind) and *puts* the updated one back after its commit. Another process
+    moving the version on makes the entry stale; it is then rebuilt from the stored state.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[int, tuple[int, Any]] = {}
+
+    def take(self, experiment_id: int, version: int) -> Any | None:
+        with self._lock:
+            item = self._items.pop(experiment_id, None)
+        if item is not None and item[0] == version:
+            return item[1]
+        return None
+
+    def put(self, experiment_id: int, version: int, policy: Any) -> None:
+        with self._lock:
+            self._items[experiment_id] = (version, policy)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

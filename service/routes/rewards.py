@@ -1,0 +1,87 @@
+"""``/v1/experiments/{key}/rewards``: clicks and conversions, one or a batch (write scope)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import repository
+from service.deps import CacheDep, SessionmakerDep, SettingsDep, WriteKey
+from service.policies import PolicyCache
+from service.schemas import Message, RewardBatch, RewardBatchOut, RewardCreate, RewardOut
+
+router = APIRouter(prefix="/v1/experiments", tags=["rewards"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message},
+    403: {"model": Message},
+    404: {"model": Message, "description": "unknown experiment or decision"},
+    422: {"model": Message, "description": "bad value, or key reused with another body"},
+}
+
+
+@router.post("/{key}/rewards", response_model=RewardOut, responses=ERRORS)
+async def post_reward(
+    key: str,
+    body: RewardCreate,
+    response: Response,
+    factory: SessionmakerDep,
+    cache: CacheDep,
+    _key: WriteKey,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> RewardOut:
+    """Record one reward. Sending the same ``Idempotency-Key`` (or ``reward_id``) again
+    counts once and returns the first response (with ``replayed: true``); the same key with
+    a different body is a 422. A reward for an unknown decision is kept as an orphan and
+    answered with 404."""
+    k = idempotency_key or body.reward_id or uuid.uuid4().hex
+    results, _ = await run_in_threadpool(_record, factory, key, [(k, body)], cache)
+    result = results[0]
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    if result.status == "orphan":
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no decision {body.decision_id!r} in experiment {key!r} (kept as an orphan reward)",
+        )
+    return result
+
+
+@router.post("/{key}/rewards/batch", response_model=RewardBatchOut, responses=ERRORS)
+async def post_rewards(
+    key: str,
+    body: RewardBatch,
+    factory: SessionmakerDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    _key: WriteKey,
+) -> RewardBatchOut:
+    """Record many rewards in one transaction and one policy update. Each item's
+    ``reward_id`` is its idempotency key; results come back in order with a status each
+    (unknown decisions are kept as orphans rather than failing the batch). If any key is
+    reused with a different body the whole batch is rejected and nothing is stored."""
+    if len(body.rewards) > settings.max_batch_size:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"a batch holds at most {settings.max_batch_size} rewards, got {len(body.rewards)}",
+        )
+    items = [(r.reward_id or uuid.uuid4().hex, r) for r in body.rewards]
+    results, version = await run_in_threadpool(_record, factory, key, items, cache)
+    learned = sum(1 for r in results if r.status == "learned" and not r.replayed)
+    return RewardBatchOut(results=results, learned=learned, policy_version=version)
+
+
+def _record(
+    factory: sessionmaker[Session],
+    key: str,
+    items: list[tuple[str, RewardCreate]],
+    cache: PolicyCache,
+) -> tuple[list[RewardOut], int]:
+    with factory() as session:
+        return repository.record_rewards(session, key, items, cache)

@@ -1,0 +1,306 @@
+"""API schemas (pydantic), kept apart from the ORM models in :mod:`service.models`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ExperimentKey = str
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+RewardKind = Literal["click", "conversion"]
+Scope = Literal["admin", "write", "read"]
+Status = Literal["active", "paused", "stopped"]
+
+
+class Message(BaseModel):
+    detail: str
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+class ExperimentCreate(BaseModel):
+    """A new experiment: its arms, the policy that allocates traffic and how rewards count."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "homepage-hero",
+                    "name": "Homepage hero banner",
+                    "arms": ["control", "popular", "personalised"],
+                    "policy": "thompson",
+                    "params": {},
+                    "reward": {"click": 1, "conversion": 5},
+                    "floors": 0.05,
+                    "control_arm": "control",
+                    "control_share": 0.1,
+                    "reward_window_s": 86400,
+                }
+            ]
+        },
+    )
+
+    key: str = Field(pattern=KEY_PATTERN, description="Unique key used in URLs.")
+    name: str = Field(default="", max_length=200)
+    arms: list[str] = Field(min_length=2, max_length=1000, description="Distinct arm names.")
+    policy: str = Field(default="thompson", description="A name from bandit.POLICIES.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Policy hyper-parameters, e.g. {'gamma': 0.999}."
+    )
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**63, description="Policy seed (random if unset)."
+    )
+    mode: Literal["allocate", "fuse"] = "allocate"
+    reward: dict[RewardKind, float] = Field(
+        default_factory=lambda: dict[RewardKind, float]({"click": 1.0}),
+        description="Reward definition: the value of each kind (and its maximum). Kinds left "
+        "out are stored but not learned, e.g. {'conversion': 1} is conversion-only. The policy "
+        "learns value / max(definition) so that rewards fall in [0, 1].",
+    )
+    floors: float | list[float] | None = Field(default=None, description="Minimum share per arm.")
+    caps: float | list[float] | None = Field(default=None, description="Maximum share per arm.")
+    control_arm: str | None = Field(default=None, description="Arm that receives control_share.")
+    control_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    burn_in: int = Field(default=0, ge=0, description="Decisions allocated uniformly at first.")
+    reward_window_s: float | None = Field(
+        default=86400.0,
+        gt=0,
+        description="Seconds after a decision during which its rewards are learned. Later "
+        "rewards are stored as late; a decision with no reward in its window is learned as a "
+        "zero reward. null: no window (nothing is late, nothing is zero-filled).",
+    )
+    learn_late: bool = Field(default=False, description="Learn from late rewards too.")
+    when_inactive: Literal["fallback", "reject"] = Field(
+        default="fallback",
+        description="Paused or stopped experiment: answer with fallback_arm, or with 409.",
+    )
+    fallback_arm: str | None = Field(
+        default=None, description="Defaults to control_arm, else arm 0."
+    )
+
+    @field_validator("arms")
+    @classmethod
+    def _distinct_arms(cls, arms: list[str]) -> list[str]:
+        seen: set[str] = set()
+        dup = sorted({a for a in arms if a in seen or seen.add(a)})  # type: ignore[func-returns-value]
+        if dup:
+            raise ValueError(f"arms must be distinct; duplicated: {', '.join(dup)}")
+        if any(not a or len(a) > 200 for a in arms):
+            raise ValueError("arm names must be 1 to 200 characters long")
+        return arms
+
+    @field_validator("reward")
+    @classmethod
+    def _reward_definition(cls, reward: dict[str, float]) -> dict[str, float]:
+        if not reward:
+            raise ValueError("reward must define at least one of 'click' and 'conversion'")
+        for kind, value in reward.items():
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"reward[{kind!r}] must be a positive finite number, got {value}")
+        return reward
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentCreate:
+        n = len(self.arms)
+        for name in ("floors", "caps"):
+            v = getattr(self, name)
+            if isinstance(v, list) and len(v) != n:
+                raise ValueError(f"{name} has {len(v)} entries but there are {n} arms")
+            vals = v if isinstance(v, list) else ([v] * n if v is not None else [])
+            if any(not (0.0 <= x <= 1.0) for x in vals):
+                raise ValueError(f"{name} must lie in [0, 1]")
+        if self.floors is not None:
+            total = sum(self.floors) if isinstance(self.floors, list) else self.floors * n
+            if total > 1.0 + 1e-12:
+                raise ValueError(f"floors sum to {total:g} over {n} arms, above 1")
+        for name in ("control_arm", "fallback_arm"):
+            arm = getattr(self, name)
+            if arm is not None and arm not in self.arms:
+                raise ValueError(f"{name} {arm!r} is not one of the arms")
+        if self.control_share > 0 and self.control_arm is None:
+            raise ValueError("control_share > 0 needs a control_arm")
+        if self.mode == "fuse":
+            raise ValueError("mode 'fuse' is not available yet; use 'allocate'")
+        return self
+
+
+class ExperimentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    name: str
+    arms: list[str]
+    policy: str
+    params: dict[str, Any]
+    seed: int
+    mode: str
+    reward: dict[str, float]
+    floors: list[float] | None
+    caps: list[float] | None
+    control_arm: str | None
+    control_share: float
+    burn_in: int
+    reward_window_s: float | None
+    learn_late: bool
+    status: Status
+    when_inactive: str
+    fallback_arm: str
+    policy_version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ExperimentPage(BaseModel):
+    items: list[ExperimentOut]
+    total: int
+    limit: int
+    offset: int
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: str = Field(min_length=1, max_length=200, description="User / session / request.")
+    context: dict[str, Any] | None = Field(default=None, description="Stored with the decision.")
+    served_items: list[str] | None = Field(default=None, max_length=1000)
+
+
+class DecisionOut(BaseModel):
+    decision_id: str
+    experiment: str
+    unit_id: str
+    arm: str
+    arm_index: int
+    probabilities: dict[str, float] = Field(description="P(arm) for every arm at this decision.")
+    policy_version: int
+    fallback: bool = Field(description="True when the experiment was paused or stopped.")
+    created_at: dt.datetime
+
+
+# --------------------------------------------------------------------------- rewards
+
+
+class RewardCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: str = Field(min_length=1, max_length=64)
+    kind: RewardKind = "click"
+    value: float | None = Field(
+        default=None, description="Defaults to the experiment's value for this kind."
+    )
+    item: str | None = Field(default=None, max_length=200)
+    reward_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Idempotency key; the Idempotency-Key header takes precedence.",
+    )
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("value must be a finite number")
+        return v
+
+
+class RewardBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rewards: list[RewardCreate] = Field(min_length=1)
+
+
+RewardStatus = Literal["learned", "late", "orphan", "ignored"]
+
+
+class RewardOut(BaseModel):
+    reward_id: int
+    idempotency_key: str
+    decision_id: str
+    kind: str
+    value: float
+    status: RewardStatus = Field(
+        description="learned: applied to the policy; late: after the reward window; "
+        "orphan: unknown decision; ignored: kind not in the reward definition, fallback "
+        "decision or stopped experiment."
+    )
+    replayed: bool = Field(default=False, description="True when answered from the first request.")
+    policy_version: int | None = Field(
+        default=None, description="Version after this reward's update."
+    )
+
+
+class RewardBatchOut(BaseModel):
+    results: list[RewardOut]
+    learned: int
+    policy_version: int
+
+
+# --------------------------------------------------------------------------- read side
+
+
+class AllocationOut(BaseModel):
+    experiment: str
+    policy_version: int
+    allocation: dict[str, float]
+    updated_at: dt.datetime
+
+
+class ArmStats(BaseModel):
+    arm: str
+    decisions: int
+    clicks: int = Field(description="Click rewards with a value above 0 (late ones included).")
+    conversions: int = Field(description="Conversion rewards with a value above 0.")
+    observations: int = Field(description="Rewards the policy learned (incl. implicit zeros).")
+    mean_reward: float | None = Field(description="Per observation, in reward-definition units.")
+    ci95_low: float | None
+    ci95_high: float | None
+    prob_best: float
+    expected_loss: float
+    weight: float = Field(description="Current allocation.")
+
+
+class StatsOut(BaseModel):
+    experiment: str
+    policy: str
+    policy_version: int
+    status: str
+    arms: list[ArmStats]
+
+
+class SampleRatioTest(BaseModel):
+    observed: dict[str, int]
+    expected: dict[str, float]
+    statistic: float
+    dof: int
+    p_value: float
+    mismatch: bool = Field(description="p_value < 0.001")
+
+
+class HealthOut(BaseModel):
+    experiment: str
+    status: str
+    decisions: int
+    fallback_decisions: int
+    srm: SampleRatioTest
+    pending_decisions: int = Field(description="Unsettled decisions still waiting for a reward.")
+    rewards: int
+    late_rewards: int
+    orphan_rewards: int
+    duplicate_rewards: int = Field(description="Retries answered from the first response.")
+    ignored_rewards: int
+    policy_version: int
+    last_policy_update: dt.datetime | None
+
+
+class ServiceHealth(BaseModel):
+    status: Literal["ok"]
+    database: str

@@ -1,0 +1,92 @@
+"""Service settings, read from ``BANDIT_FUSION_*`` environment variables and an optional ``.env``.
+
+Nothing here touches the database: :func:`service.app.create_app` builds the engine from a
+:class:`Settings` instance, so tests and the CLI can pass their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_FILE = "bandit_fusion.db"
+
+
+class Settings(BaseSettings):
+    """Configuration of the allocation service.
+
+    Every field maps to an environment variable with the ``BANDIT_FUSION_`` prefix, e.g.
+    ``BANDIT_FUSION_DATABASE_URL=postgresql+psycopg://user@db:5432/bandits``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BANDIT_FUSION_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["local", "production"] = Field(
+        default="local",
+        description="'production' refuses the implicit SQLite file and the API docs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Unset: a local SQLite file (sqlite_path), WAL mode. "
+        "PostgreSQL: postgresql+psycopg://user:password@host:5432/dbname",
+    )
+    database_schema: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="PostgreSQL schema holding the tables (search_path); ignored on SQLite.",
+    )
+    sqlite_path: Path = Field(
+        default=Path(DEFAULT_SQLITE_FILE), description="File used when no URL."
+    )
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
+
+    auth_cache_ttl_s: float = Field(
+        default=2.0, ge=0.0, description="Seconds a verified API key is trusted without a query."
+    )
+    settle_interval_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="Seconds between background passes that learn a zero reward for decisions "
+        "whose reward window closed without a reward; 0 disables the background pass.",
+    )
+    max_batch_size: int = Field(
+        default=10_000, ge=1, description="Most rewards in one batch request."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.environment == "production":
+            if self.database_url is None:
+                raise ValueError(
+                    "environment is 'production' but BANDIT_FUSION_DATABASE_URL is unset: "
+                    "set it explicitly (SQLite file or PostgreSQL URL) instead of relying on "
+                    f"the implicit local file {DEFAULT_SQLITE_FILE!r}."
+                )
+            if self.auth_cache_ttl_s > 60:
+                raise ValueError("auth_cache_ttl_s above 60 s delays key revocation too long.")
+        if self.database_url is not None and "changethis" in self.database_url:
+            raise ValueError("database_url still contains the placeholder password 'changethis'.")
+        return self
+
+    @property
+    def url(self) -> str:
+        """The effective SQLAlchemy URL (the SQLite file when none is configured)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
