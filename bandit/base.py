@@ -211,11 +211,11 @@ class Policy(ABC):
         a: int = arm
         if not 0 <= a < self._n_arms:
             check_arm(a, self._n_arms)
-        if type(reward) is not float:
+        if not isinstance(reward, float):  # float and numpy.float64 take the fast path
             if isinstance(reward, str) or not isinstance(reward, Real):
                 raise ValueError(f"reward must be a number, got {reward!r}.")
             reward = float(reward)
-        r: float = reward
+        r = float(reward)
         if not (self._low <= r <= self._high and -math.inf < r < math.inf):
             if not math.isfinite(r):
                 raise ValueError(f"reward must be finite, got {r!r}.")

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import special
 
 from bandit.base import Policy
+from bandit.stats import Changed
 from bandit.validation import check_scalar
 
 
@@ -79,19 +80,41 @@ class UCB1(IndexPolicy):
     def __init__(self, n_arms: int, *, alpha: float = 2.0, **kwargs: Any) -> None:
         self.alpha = float(check_scalar(alpha, "alpha", min_val=0.0))
         super().__init__(n_arms, **kwargs)
-        self._buf = np.zeros(n_arms)
+        self._rsqrt = np.zeros(0)
+        self._refresh_rsqrt()
 
     def _hyper_params(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
 
+    # 1 / sqrt(n_i) is cached per arm and refreshed for the arms an update changes, so an
+    # index costs two vector operations: means + sqrt(alpha log N) * rsqrt.
+    def _refresh_rsqrt(self, changed: Changed = None) -> None:
+        counts = self.stats.counts
+        if changed is None or self._rsqrt.size != counts.size:
+            with np.errstate(divide="ignore"):
+                self._rsqrt = 1.0 / np.sqrt(counts)
+            self._buf = np.zeros(counts.size)
+            return
+        for a in changed:
+            n = counts[a]
+            self._rsqrt[a] = 1.0 / math.sqrt(n) if n > 0 else math.inf
+
+    def _after_update(self, arm: int, reward: float, changed: Changed) -> None:
+        self._refresh_rsqrt(changed)
+
+    def _after_update_batch(self, arms: np.ndarray, rewards: np.ndarray, changed: Changed) -> None:
+        self._refresh_rsqrt()
+
+    def _on_arms_changed(self, removed: int | None = None) -> None:
+        self._refresh_rsqrt()
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self._refresh_rsqrt()
+
     def _index(self) -> np.ndarray:
         s = self.stats
-        c = self.alpha * math.log(max(s.total, 1.0))
         buf = self._buf
-        if buf.size != s.counts.size:
-            buf = self._buf = np.zeros(s.counts.size)
-        np.divide(c, s.counts, out=buf)
-        np.sqrt(buf, out=buf)
+        np.multiply(self._rsqrt, math.sqrt(self.alpha * math.log(max(s.total, 1.0))), out=buf)
         buf += s.means
         return buf
 
