@@ -5,10 +5,11 @@ A policy proposes a base allocation ``p`` (its probability of choosing each arm)
 
 1. a control arm, if any, gets exactly ``control_share``; the other arms share the rest in
    proportion to ``p`` (uniformly if ``p`` put everything on the control arm);
-2. floors are mixed in: ``q_i = f_i + (1 - sum f) * p_i`` over the non-control arms, so
-   every arm gets at least its floor;
+2. floors are mixed in: ``q_i = f_i + (1 - c - sum f) * p_i`` over the non-control arms
+   (``c`` the control share), so every arm gets at least its floor;
 3. caps are enforced by moving the excess of a capped arm to the uncapped arms in
-   proportion to their share (evenly if they have none), until no cap is exceeded.
+   proportion to their share above their floor (evenly if none has any), until no cap is
+   exceeded.
 
 Floors and caps are fractions of all traffic. Burn-in is applied by the policy: while some
 arm has fewer than ``burn_in`` observations, ``p`` is uniform over those arms.
@@ -133,16 +134,24 @@ class Constraints:
         self.floors = np.append(self.floors, 0.0)
         self.caps = np.append(self.caps, 1.0)
 
-    def remove_arm(self, arm: int) -> None:
-        """Delete ``arm``'s controls; a removed control arm ends the control share."""
-        if self.control_arm == arm:
-            self.control_arm, self.control_share = None, 0.0
-        elif self.control_arm is not None and self.control_arm > arm:
-            self.control_arm -= 1
-        self.n_arms -= 1
-        self.floors = np.delete(self.floors, arm)
-        self.caps = np.delete(self.caps, arm)
-        self.check()
+    def without_arm(self, arm: int) -> Constraints:
+        """The controls once ``arm`` is removed (a removed control arm ends the control
+        share); raises ``ValueError``, changing nothing, if they would be infeasible."""
+        control, share = self.control_arm, self.control_share
+        if control == arm:
+            control, share = None, 0.0
+        elif control is not None and control > arm:
+            control -= 1
+        reduced = Constraints(
+            self.n_arms - 1,
+            np.delete(self.floors, arm),
+            np.delete(self.caps, arm),
+            control,
+            share,
+            self.burn_in,
+        )
+        reduced.check()
+        return reduced
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, accepted by :meth:`build` as keyword arguments."""

@@ -67,7 +67,11 @@ class Selection:
         yield self.propensity
 
     def __repr__(self) -> str:
-        return f"Selection(arm={self.arm}, propensity={self.propensity:.6g})"
+        try:
+            shown = f"{self.propensity:.6g}"
+        except StalePropensityError:
+            shown = "?"  # the state it refers to is gone
+        return f"Selection(arm={self.arm}, propensity={shown})"
 
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -92,6 +96,12 @@ def _set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
         return x
 
     rng.bit_generator.state = dec(state)
+
+
+def draw_from(p: np.ndarray, rng: np.random.Generator) -> int:
+    """One index drawn with probabilities ``p`` (inverse CDF with one uniform)."""
+    arm = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
+    return min(arm, p.size - 1)
 
 
 class Policy(ABC):
@@ -132,7 +142,9 @@ class Policy(ABC):
         self.stats = stats if stats is not None else ArmStats(self._n_arms)
         if self.stats.counts.size != self._n_arms:
             raise ValueError("stats must have one entry per arm.")
-        self.constraints = constraints if constraints is not None else Constraints.build(n_arms)
+        self.constraints = (
+            constraints if constraints is not None else Constraints.build(self._n_arms)
+        )
         if self.constraints.n_arms != self._n_arms:
             raise ValueError("constraints must have one entry per arm.")
         self.pulls = np.zeros(self._n_arms, dtype=np.int64)
@@ -172,8 +184,7 @@ class Policy(ABC):
         """Choose an arm for one request; the propensity is computed when read."""
         if self._controlled:
             q = self.allocation()
-            arm = int(np.searchsorted(np.cumsum(q), self._rng.random() * q.sum(), side="right"))
-            arm = min(arm, self._n_arms - 1)
+            arm = draw_from(q, self._rng)
             return Selection(arm, self, self.version, float(q[arm]))
         return Selection(self._select_arm(), self, self.version)
 
@@ -204,6 +215,8 @@ class Policy(ABC):
     def update(self, arm: int, reward: float) -> None:
         """Learn one observed ``reward`` of ``arm``."""
         if type(arm) is not int:
+            if isinstance(arm, (bool, np.bool_)):
+                raise ValueError(f"arm must be an integer arm index, got {arm!r}.")
             try:
                 arm = operator.index(arm)
             except TypeError:
@@ -212,7 +225,7 @@ class Policy(ABC):
         if not 0 <= a < self._n_arms:
             check_arm(a, self._n_arms)
         if not isinstance(reward, float):  # float and numpy.float64 take the fast path
-            if isinstance(reward, str) or not isinstance(reward, Real):
+            if not isinstance(reward, (Real, np.bool_)) or isinstance(reward, str):
                 raise ValueError(f"reward must be a number, got {reward!r}.")
             reward = float(reward)
         r = float(reward)
@@ -232,7 +245,9 @@ class Policy(ABC):
     def update_batch(
         self, arms: Sequence[int] | np.ndarray, rewards: Sequence[float] | np.ndarray
     ) -> None:
-        """Learn a batch of observations, in order; equal to calling :meth:`update` on each."""
+        """Learn a batch of observations, in order: the statistics equal those of calling
+        :meth:`update` on each (up to floating-point rounding); the random stream and so the
+        later draws may differ."""
         arms_arr, rewards_arr = check_batch(arms, rewards, self._n_arms, self._low, self._high)
         if arms_arr.size == 0:
             return
@@ -259,7 +274,7 @@ class Policy(ABC):
         arm = check_arm(arm, self._n_arms)
         if self._n_arms == 1:
             raise ValueError("arm cannot be removed: a policy needs at least one arm.")
-        self.constraints.remove_arm(arm)
+        self.constraints = self.constraints.without_arm(arm)
         self.stats.remove_arm(arm)
         self.pulls = np.delete(self.pulls, arm)
         self._n_arms -= 1
@@ -288,6 +303,11 @@ class Policy(ABC):
         """Restore the learned state saved by :meth:`state_dict` into this policy."""
         if state.get("policy") != self.name or int(state["n_arms"]) != self._n_arms:
             raise ValueError("state does not belong to a policy of this name and size.")
+        if state.get("params") != self.params:
+            raise ValueError(
+                f"state was saved with params {state.get('params')}, this policy has {self.params}."
+            )
+        self.constraints = Constraints.build(self._n_arms, **state["constraints"])
         self.stats.load_state_dict(state["stats"])
         self.pulls = np.asarray(state["pulls"], dtype=np.int64)
         self.version = int(state["version"])

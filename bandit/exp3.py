@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from bandit.base import Policy
+from bandit.base import Policy, draw_from
 from bandit.stats import Changed
 from bandit.validation import check_scalar
 
@@ -18,8 +18,9 @@ class Exp3(Policy):
               \log w_a \mathrel{+}= \frac{\gamma}{K} \frac{r}{p_a}
 
     Weights are kept as logarithms so they never overflow. The importance weight of an
-    observation uses the allocation at the time it is learned, so feed rewards in the order
-    of their decisions. An added arm starts at the largest current weight, so it is
+    observation uses the served allocation (controls included) at the time it is learned,
+    so feed rewards in the order of their decisions; rewards learned during burn-in update
+    the statistics but not the weights. An added arm starts at the largest current weight, so it is
     explored at once.
     """
 
@@ -30,7 +31,7 @@ class Exp3(Policy):
             check_scalar(gamma, "gamma", min_val=0.0, max_val=1.0, include_min=False)
         )
         super().__init__(n_arms, **kwargs)
-        self.log_weights = np.zeros(n_arms)
+        self.log_weights = np.zeros(self._n_arms)
 
     def _hyper_params(self) -> dict[str, Any]:
         return {"gamma": self.gamma}
@@ -43,14 +44,18 @@ class Exp3(Policy):
         return self._probabilities()
 
     def _select_arm(self) -> int:
-        arm = int(
-            np.searchsorted(np.cumsum(self._probabilities()), self._rng.random(), side="right")
-        )
-        return min(arm, self._n_arms - 1)
+        return draw_from(self._probabilities(), self._rng)
 
     def _after_update(self, arm: int, reward: float, changed: Changed) -> None:
-        p = self._probabilities()[arm]
-        self.log_weights[arm] += self.gamma / self._n_arms * reward / p
+        # The importance weight divides by the probability the arm was served with: floors,
+        # caps and a control share change it. Burn-in traffic (uniform over the arms still
+        # short of observations) is not EXP3's, so it updates the statistics only.
+        if self._burning:
+            return
+        p = self._probabilities()
+        if self.constraints.active:
+            p = self.constraints.apply(p)
+        self.log_weights[arm] += self.gamma / self._n_arms * reward / p[arm]
 
     def _after_update_batch(self, arms: np.ndarray, rewards: np.ndarray, changed: Changed) -> None:
         for a, r in zip(arms.tolist(), rewards.tolist(), strict=True):

@@ -88,7 +88,8 @@ class ArmStats:
         return (arm,)
 
     def update_batch(self, arms: np.ndarray, rewards: np.ndarray) -> Changed:
-        """Add observations in order; equal to calling :meth:`update` on each pair."""
+        """Add observations in order; equal to calling :meth:`update` on each pair (up to
+        floating-point rounding)."""
         k = self.counts.size
         self.counts += np.bincount(arms, minlength=k)
         self.sums += np.bincount(arms, weights=rewards, minlength=k)
@@ -207,7 +208,7 @@ class SlidingWindowStats(ArmStats):
 
     def __init__(self, n_arms: int, window: int = 20_000) -> None:
         super().__init__(n_arms)
-        self.window = int(check_scalar(window, "window", kind=int, min_val=1))
+        self.window = int(check_scalar(window, "window", kind=int, min_val=1, max_val=10_000_000))
         self._arms = np.full(self.window, -1, dtype=np.int64)
         self._rewards = np.zeros(self.window)
         self._pos = 0  # next slot to write

@@ -69,9 +69,9 @@ class PosteriorSampling(Policy):
 
     def __init__(self, n_arms: int, *, buffer: int = 32, **kwargs: Any) -> None:
         super().__init__(n_arms, **kwargs)
-        self.buffer = int(check_scalar(buffer, "buffer", kind=int, min_val=1))
+        self.buffer = int(check_scalar(buffer, "buffer", kind=int, min_val=1, max_val=4096))
         self._depth = 1 if self.stats.changes_all else self.buffer
-        self._samples = np.zeros((self._depth, n_arms))
+        self._samples = np.zeros((self._depth, self._n_arms))
         self._pos = self._depth  # next unread row; == depth means "refill before reading"
 
     def _hyper_params(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from bandit.base import Policy
+from bandit.base import Policy, draw_from
 from bandit.stats import Changed
 from bandit.validation import check_scalar
 
@@ -209,7 +209,7 @@ class KLUCB(IndexPolicy):
 class BayesUCB(IndexPolicy):
     r"""Bayes-UCB with Beta posteriors (Kaufmann, Cappé & Garivier, 2012).
 
-    The index is the :math:`1 - 1/N` quantile of the arm's Beta posterior
+    The index is the :math:`1 - 1/(N+1)` quantile of the arm's Beta posterior
     :math:`\mathrm{Beta}(a_0 + S_i, b_0 + F_i)`.
     """
 
@@ -294,9 +294,7 @@ class Softmax(IndexPolicy):
         return w / w.sum()
 
     def _select_arm(self) -> int:
-        p = self._base_allocation()
-        arm = int(np.searchsorted(np.cumsum(p), self._rng.random(), side="right"))
-        return min(arm, self._n_arms - 1)
+        return draw_from(self._base_allocation(), self._rng)
 
     def _select_batch(self, n: int) -> np.ndarray:
         return Policy._select_batch(self, n)

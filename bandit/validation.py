@@ -38,7 +38,7 @@ def check_scalar(
     if kind is int:
         if not isinstance(value, Integral) and not float(value).is_integer():
             raise ValueError(f"{name} must be an integer, got {value!r}.")
-        number = int(float(value))
+        number = int(value) if isinstance(value, Integral) else int(float(value))
     else:
         number = float(value)
         if not math.isfinite(number):
@@ -66,20 +66,6 @@ def check_arm(arm: object, n_arms: int, name: str = "arm") -> int:
     return arm
 
 
-def check_reward(reward: object, low: float, high: float, name: str = "reward") -> float:
-    """Return ``reward`` as a float after checking it is finite and inside ``[low, high]``."""
-    if isinstance(reward, bool):
-        reward = float(reward)
-    if not isinstance(reward, Real):
-        raise ValueError(f"{name} must be a number, got {reward!r}.")
-    value = float(reward)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    if value < low or value > high:
-        raise ValueError(f"{name} must lie in [{low}, {high}] for this policy, got {value!r}.")
-    return value
-
-
 def check_batch(
     arms: Sequence[int] | np.ndarray,
     rewards: Sequence[float] | np.ndarray,
@@ -89,7 +75,12 @@ def check_batch(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a batch of (arm, reward) pairs and return them as int64 / float64 arrays."""
     arms_arr = np.asarray(arms)
-    rewards_arr = np.asarray(rewards, dtype=np.float64)
+    raw_rewards = np.asarray(rewards)
+    if raw_rewards.size and raw_rewards.dtype.kind not in "biuf":
+        raise ValueError("rewards must be numbers.")
+    if arms_arr.size and arms_arr.dtype.kind not in "iu":
+        raise ValueError("arms must be integer arm indices.")
+    rewards_arr = raw_rewards.astype(np.float64)
     if arms_arr.ndim != 1 or rewards_arr.ndim != 1:
         raise ValueError("arms and rewards must be one-dimensional.")
     if arms_arr.shape != rewards_arr.shape:
@@ -118,7 +109,12 @@ def check_per_arm(value: object, name: str, n_arms: int, default: float) -> np.n
     """Broadcast a scalar or per-arm sequence in [0, 1] to an array of length ``n_arms``."""
     if value is None:
         return np.full(n_arms, default, dtype=np.float64)
-    arr = np.asarray(value, dtype=np.float64)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a number or a sequence of numbers, got {value!r}."
+        ) from None
     if arr.ndim == 0:
         arr = np.full(n_arms, float(arr))
     if arr.shape != (n_arms,):

@@ -8,6 +8,7 @@ imported inside the commands so ``bandit-fusion --help`` stays fast.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,8 +43,8 @@ def _value(text: str) -> Any:
 def parse_params(specs: list[str] | None) -> dict[str, dict[str, Any]]:
     """Parse ``policy:key=value[,key=value]`` overrides (several per string, ``;``-separated).
 
-    >>> parse_params(["discounted-thompson:gamma=0.999", "ucb1:c=2;exp3:gamma=0.1,eta=0.5"])
-    {'discounted-thompson': {'gamma': 0.999}, 'ucb1': {'c': 2}, 'exp3': {'gamma': 0.1, 'eta': 0.5}}
+    >>> parse_params(["discounted-thompson:gamma=0.999", "ucb1:alpha=1;exp3:gamma=0.1"])
+    {'discounted-thompson': {'gamma': 0.999}, 'ucb1': {'alpha': 1}, 'exp3': {'gamma': 0.1}}
     """
     out: dict[str, dict[str, Any]] = {}
     for spec in specs or []:
@@ -87,7 +88,7 @@ def simulate(
     ] = "ucb1,kl-ucb,thompson",
     seeds: Annotated[int, typer.Option(min=1, help="Number of seeds (runs per cell).")] = 20,
     first_seed: Annotated[
-        int, typer.Option(help="Seeds are first_seed .. first_seed+seeds-1.")
+        int, typer.Option(min=0, help="Seeds are first_seed .. first_seed+seeds-1.")
     ] = 0,
     means: Annotated[
         str,
@@ -164,7 +165,7 @@ def simulate(
         raise typer.BadParameter(
             f"overrides for policies that are not run: {', '.join(unknown)}.", param_hint="--params"
         )
-    _check_policies(names)
+    _check_policies(names, overrides, envs)
     specs = [PolicySpec(name, overrides.get(name, {})) for name in names]
     result = run_experiment(
         envs,
@@ -201,9 +202,12 @@ def simulate(
         console.print(f"plots -> {result.png_path}, {result.html_path}")
 
 
-def _check_policies(names: list[str]) -> None:
-    """Fail early, with the valid names, on a policy nobody registered."""
-    from bandit import POLICIES
+def _check_policies(
+    names: list[str], overrides: dict[str, dict[str, Any]], envs: list[Any]
+) -> None:
+    """Fail early, before any worker starts: unknown or repeated policies, bad
+    hyper-parameters, and policies whose reward range cannot hold an environment's rewards."""
+    from bandit import POLICIES, make_policy
     from simulations.peers import PEERS
 
     unknown = [n for n in names if n not in POLICIES and n not in PEERS]
@@ -212,6 +216,26 @@ def _check_policies(names: list[str]) -> None:
             f"unknown policies {', '.join(unknown)}; choose from {', '.join([*POLICIES, *PEERS])}.",
             param_hint="--policies",
         )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise typer.BadParameter(
+            f"policies listed twice: {', '.join(repeated)}.", param_hint="--policies"
+        )
+    gaussian = [e.name for e in envs if getattr(e, "noise", "bernoulli") == "gaussian"]
+    for name in names:
+        if name in PEERS:
+            continue
+        try:
+            policy = make_policy(name, envs[0].n_arms, seed=0, **overrides.get(name, {}))
+        except ValueError as exc:
+            raise typer.BadParameter(f"{name}: {exc}", param_hint="--params") from exc
+        low, high = policy.reward_range
+        if gaussian and (low > -math.inf or high < math.inf):
+            raise typer.BadParameter(
+                f"{name} learns rewards in [{low}, {high}] but {', '.join(gaussian)} draws "
+                "Gaussian rewards outside it; use gaussian-thompson there.",
+                param_hint="--policies",
+            )
 
 
 def policies() -> None:

@@ -138,3 +138,55 @@ def test_parse_params() -> None:
     assert parse_params(None) == {}
     with pytest.raises(typer.BadParameter):
         parse_params(["a:x"])
+
+
+def test_simulate_refuses_bounded_policies_on_gaussian_rewards(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--env",
+            "gaussian",
+            "--policies",
+            "thompson",
+            "--horizon",
+            "100",
+            "--seeds",
+            "1",
+            "--out",
+            str(tmp_path / "g"),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "gaussian-thompson" in result.output
+
+
+def test_simulate_refuses_repeated_policies_and_bad_params(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    repeated = runner.invoke(
+        app, ["simulate", "--policies", "ucb1,ucb1", "--horizon", "100", "--out", str(tmp_path)]
+    )
+    assert repeated.exit_code != 0 and "twice" in repeated.output
+    bad = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--policies",
+            "ucb1",
+            "--params",
+            "ucb1:c=2",
+            "--horizon",
+            "100",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert bad.exit_code != 0 and "unknown parameter" in bad.output
