@@ -125,6 +125,13 @@ class ArmStats:
         )
         self.unseen = self.counts.size - int(np.count_nonzero(self.counts))
 
+    def beta_posterior(
+        self, prior_alpha: float, prior_beta: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-arm Beta posterior ``(alpha, beta)`` for rewards in [0, 1] under a Beta prior:
+        successes are the reward sums, failures the counts minus the sums."""
+        return prior_alpha + self.sums, prior_beta + np.maximum(self.counts - self.sums, 0.0)
+
     @property
     def variances(self) -> np.ndarray:
         """Per-arm (biased) sample variance; 0 where an arm has fewer than one observation."""

@@ -28,7 +28,7 @@ from scipy import special
 
 from bandit.base import Policy
 from bandit.stats import Changed
-from bandit.validation import check_scalar
+from bandit.validation import check_beta_prior, check_scalar
 
 _CHUNK = 65_536  # rows of posterior draws generated at once in batch paths
 
@@ -159,12 +159,7 @@ class BetaThompson(PosteriorSampling):
     def __init__(
         self, n_arms: int, *, prior_alpha: float = 1.0, prior_beta: float = 1.0, **kwargs: Any
     ) -> None:
-        self.prior_alpha = float(
-            check_scalar(prior_alpha, "prior_alpha", min_val=0.0, include_min=False)
-        )
-        self.prior_beta = float(
-            check_scalar(prior_beta, "prior_beta", min_val=0.0, include_min=False)
-        )
+        self.prior_alpha, self.prior_beta = check_beta_prior(prior_alpha, prior_beta)
         super().__init__(n_arms, **kwargs)
 
     def _hyper_params(self) -> dict[str, Any]:
@@ -177,7 +172,7 @@ class BetaThompson(PosteriorSampling):
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-arm Beta parameters ``(alpha, beta)``."""
         s = self.stats
-        return self.prior_alpha + s.sums, self.prior_beta + np.maximum(s.counts - s.sums, 0.0)
+        return s.beta_posterior(self.prior_alpha, self.prior_beta)
 
     def _select_batch(self, n: int) -> np.ndarray:
         """Draw ``n`` Thompson decisions, skipping the draws of arms that cannot win.

@@ -15,7 +15,7 @@ from scipy import special
 
 from bandit.base import Policy, draw_from
 from bandit.stats import Changed
-from bandit.validation import check_scalar
+from bandit.validation import check_beta_prior, check_scalar
 
 
 class IndexPolicy(Policy):
@@ -218,12 +218,7 @@ class BayesUCB(IndexPolicy):
     def __init__(
         self, n_arms: int, *, prior_alpha: float = 1.0, prior_beta: float = 1.0, **kwargs: Any
     ) -> None:
-        self.prior_alpha = float(
-            check_scalar(prior_alpha, "prior_alpha", min_val=0.0, include_min=False)
-        )
-        self.prior_beta = float(
-            check_scalar(prior_beta, "prior_beta", min_val=0.0, include_min=False)
-        )
+        self.prior_alpha, self.prior_beta = check_beta_prior(prior_alpha, prior_beta)
         super().__init__(n_arms, **kwargs)
 
     def _hyper_params(self) -> dict[str, Any]:
@@ -231,8 +226,7 @@ class BayesUCB(IndexPolicy):
 
     def _index(self) -> np.ndarray:
         s = self.stats
-        a = self.prior_alpha + s.sums
-        b = self.prior_beta + np.maximum(s.counts - s.sums, 0.0)
+        a, b = s.beta_posterior(self.prior_alpha, self.prior_beta)
         level = 1.0 - 1.0 / max(s.total + 1.0, 2.0)
         return special.betaincinv(a, b, level)
 

@@ -124,3 +124,11 @@ def check_per_arm(value: object, name: str, n_arms: int, default: float) -> np.n
     if not np.all(np.isfinite(arr)) or arr.min() < 0.0 or arr.max() > 1.0:
         raise ValueError(f"{name} must lie in [0, 1] for every arm.")
     return arr
+
+
+def check_beta_prior(prior_alpha: object, prior_beta: object) -> tuple[float, float]:
+    """Validate the two positive parameters of a Beta prior."""
+    return (
+        float(check_scalar(prior_alpha, "prior_alpha", min_val=0.0, include_min=False)),
+        float(check_scalar(prior_beta, "prior_beta", min_val=0.0, include_min=False)),
+    )
