@@ -20,17 +20,28 @@ _EPS = 1e-12
 
 
 class History:
-    """Observations of one arm since its last restart, with prefix sums for O(1) means."""
+    """Recent observations of one arm since its last restart, with prefix sums for O(1) means.
 
-    __slots__ = ("_prefix", "n")
+    At most ``max_len`` observations are kept: when full, the older half is dropped, so
+    memory and the saved state stay bounded on an arm that never changes, while the test
+    always sees at least ``max_len // 2`` of the latest observations.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_prefix", "max_len", "n")
+
+    def __init__(self, max_len: int = 5000) -> None:
+        self.max_len = max_len
         self._prefix = np.zeros(64)
         self.n = 0
 
     def append(self, reward: float) -> None:
         """Record one observation."""
         n = self.n
+        if n >= self.max_len:
+            kept = np.diff(self.prefix)[n - self.max_len // 2 :]
+            self._prefix = np.zeros(max(64, 2 * kept.size))
+            self._prefix[1 : kept.size + 1] = np.cumsum(kept)
+            n = self.n = kept.size
         if n + 1 >= self._prefix.size:
             self._prefix = np.concatenate([self._prefix, np.zeros(self._prefix.size)])
         self._prefix[n + 1] = self._prefix[n] + reward
@@ -42,15 +53,17 @@ class History:
         return self._prefix[: self.n + 1]
 
     def state_dict(self) -> dict[str, Any]:
-        """The observations themselves (the prefix sums are rebuilt exactly on load)."""
-        return {"rewards": np.diff(self.prefix).tolist()}
+        """The prefix sums themselves, so a restored history is bit-for-bit the same."""
+        return {"prefix": self.prefix.tolist()}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> History:
-        """Rebuild a history by re-appending the stored observations in order."""
-        h = cls()
-        for r in state["rewards"]:
-            h.append(float(r))
+    def from_state_dict(cls, state: dict[str, Any], max_len: int = 5000) -> History:
+        """Rebuild a history saved by :meth:`state_dict`."""
+        h = cls(max_len)
+        prefix = np.asarray(state["prefix"], dtype=np.float64)
+        h._prefix = np.zeros(max(64, 2 * prefix.size))
+        h._prefix[: prefix.size] = prefix
+        h.n = prefix.size - 1
         return h
 
 

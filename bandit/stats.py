@@ -291,7 +291,9 @@ class ChangePointStats(ArmStats):
     detection for tackling piecewise-stationary bandits", JMLR) compares the arm's
     history since its last restart split at every candidate point against a single
     mean; when the statistic exceeds ``log(3 n^1.5 / delta)`` the statistics of that arm
-    (``restart="local"``) or of every arm (``restart="global"``) are forgotten.
+    (``restart="local"``) or of every arm (``restart="global"``) are forgotten. The test looks
+    at the latest ``max_history // 2`` to ``max_history`` observations of each arm, which
+    bounds memory and the saved state on arms that never change.
     """
 
     kind: ClassVar[str] = "change-point"
@@ -302,6 +304,7 @@ class ChangePointStats(ArmStats):
         delta: float = 0.01,
         restart: str = "local",
         check_every: int = 10,
+        max_history: int = 5000,
     ) -> None:
         super().__init__(n_arms)
         self.delta = float(
@@ -311,12 +314,20 @@ class ChangePointStats(ArmStats):
             raise ValueError(f"restart must be 'local' or 'global', got {restart!r}.")
         self.restart = restart
         self.check_every = int(check_scalar(check_every, "check_every", kind=int, min_val=1))
-        self.histories = [glr.History() for _ in range(n_arms)]
+        self.max_history = int(
+            check_scalar(max_history, "max_history", kind=int, min_val=100, max_val=10_000_000)
+        )
+        self.histories = [glr.History(self.max_history) for _ in range(n_arms)]
         self.n_restarts = 0
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"delta": self.delta, "restart": self.restart, "check_every": self.check_every}
+        return {
+            "delta": self.delta,
+            "restart": self.restart,
+            "check_every": self.check_every,
+            "max_history": self.max_history,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -326,7 +337,9 @@ class ChangePointStats(ArmStats):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.histories = [glr.History.from_state_dict(h) for h in state["histories"]]
+        self.histories = [
+            glr.History.from_state_dict(h, self.max_history) for h in state["histories"]
+        ]
         self.n_restarts = int(state["n_restarts"])
 
     def update(self, arm: int, reward: float) -> Changed:
@@ -354,11 +367,11 @@ class ChangePointStats(ArmStats):
 
     def reset_arm(self, arm: int) -> None:
         super().reset_arm(arm)
-        self.histories[arm] = glr.History()
+        self.histories[arm] = glr.History(self.max_history)
 
     def add_arm(self) -> None:
         super().add_arm()
-        self.histories.append(glr.History())
+        self.histories.append(glr.History(self.max_history))
 
     def remove_arm(self, arm: int) -> None:
         super().remove_arm(arm)
