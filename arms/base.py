@@ -89,6 +89,31 @@ def _as_ids(values: IdsLike, name: str) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
+def _check_shape(
+    file: Path, key: str, tensor: torch.Tensor | None, shape: tuple[int | None, ...]
+) -> torch.Tensor:
+    """``tensor`` if it has ``shape`` (``None``: any size), else a ValueError naming the field."""
+    if tensor is None:
+        raise ValueError(f"{file}: field {key!r} is missing.")
+    got = tuple(tensor.shape)
+    if len(got) != len(shape) or any(
+        e is not None and g != e for g, e in zip(got, shape, strict=True)
+    ):
+        want = tuple("*" if e is None else e for e in shape)
+        raise ValueError(
+            f"{file}: field {key!r} has shape {got}, expected {want} "
+            "to match the saved user and item ids."
+        )
+    return tensor
+
+
+def _take(
+    state: dict[str, torch.Tensor], file: Path, key: str, shape: tuple[int | None, ...]
+) -> torch.Tensor:
+    """Pop ``key`` from ``state`` after checking its shape."""
+    return _check_shape(file, key, state.pop(key, None), shape)
+
+
 class BaseArm(ABC):
     """Shared machinery of every arm (see the module docstring).
 
@@ -152,6 +177,11 @@ class BaseArm(ABC):
     @abstractmethod
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`_state` returned."""
+
+    def _state_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        """Expected shape of each :meth:`_state` tensor (``None``: any size), checked by
+        :meth:`load` once the user and item ids are read; keys left out are not checked."""
+        return {}
 
     def _params(self) -> dict[str, Any]:
         """Constructor arguments, JSON-safe (``device`` is left out: it belongs to the host)."""
@@ -310,11 +340,15 @@ class BaseArm(ABC):
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"path holds format {meta.get('format')}, expected {FORMAT_VERSION}.")
         arm = cls(**meta["params"], device=device)
-        state = load_file(str(folder / "state.safetensors"))
-        arm.user_ids_ = state.pop("base.user_ids").numpy()
-        arm.item_ids_ = state.pop("base.item_ids").numpy()
-        arm.seen_indptr_ = state.pop("base.seen_indptr").numpy()
-        arm.seen_indices_ = state.pop("base.seen_indices").numpy()
+        file = folder / "state.safetensors"
+        state = load_file(str(file))
+        arm.user_ids_ = _take(state, file, "base.user_ids", (None,)).numpy()
+        arm.item_ids_ = _take(state, file, "base.item_ids", (None,)).numpy()
+        arm.seen_indptr_ = _take(state, file, "base.seen_indptr", (arm.n_users + 1,)).numpy()
+        nnz = int(arm.seen_indptr_[-1])
+        arm.seen_indices_ = _take(state, file, "base.seen_indices", (nnz,)).numpy()
+        for key, shape in arm._state_shapes().items():
+            _check_shape(file, f"arm.{key}", state.get(f"arm.{key}"), shape)
         arm._load_state({key.removeprefix("arm."): value for key, value in state.items()})
         return arm
 

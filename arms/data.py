@@ -332,11 +332,26 @@ def temporal_split(
     ----------
     interactions : Interactions
     test_fraction : float in (0, 1)
-        ``by="user"``: each user's latest ``ceil(test_fraction * n_u)`` interactions go to
-        test, but every user keeps at least one in train (users with a single interaction
-        are train-only). Ties in time are broken by row order.
-        ``by="global"``: one cut-off time at the ``1 - test_fraction`` quantile of all
-        timestamps; interactions strictly after it are test.
+        Share of interactions held out (per user or overall, see ``by``).
+    by : {"user", "global"}
+        ``"user"`` (the default): a separate cut per user. Each user's latest
+        ``ceil(test_fraction * n_u)`` interactions go to test, but every user keeps at
+        least one in train (users with a single interaction are train-only). Ties in time
+        are broken by row order.
+        ``"global"``: one cut-off time for everybody, at the ``1 - test_fraction``
+        quantile of all timestamps; interactions strictly after it are test.
+
+    Notes
+    -----
+    ``by="user"`` only orders each user's own history: user A's test interactions can
+    be older than user B's training interactions. Training therefore can contain
+    other users' interactions from after a test user's held-out period, so arms that
+    pool interactions across users (popularity, item-kNN co-occurrence, matrix
+    factorisation) may learn from the "future" of the test period, e.g. an item that
+    becomes popular later. This cross-user leak tends to inflate offline metrics.
+    ``by="global"`` cannot leak this way: every training interaction happens no later
+    than every test interaction. The default stays ``"user"`` (every test user keeps
+    a training history); pass ``by="global"`` for a leak-free estimate.
 
     Returns
     -------

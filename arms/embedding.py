@@ -90,5 +90,12 @@ class EmbeddingArm(BaseArm):
             "fallback": self.fallback_,
         }
 
+    def _state_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        return {
+            "user_vecs": (self.n_users, None),
+            "item_vecs": (self.n_items, None),
+            "fallback": (None,),
+        }
+
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self._set_vectors(state["user_vecs"], state["item_vecs"], state["fallback"])

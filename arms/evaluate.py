@@ -3,7 +3,8 @@
 Protocol (what the ``bandit-fusion arms`` commands run): every interaction is an
 implicit positive; :func:`arms.data.temporal_split` holds out each user's latest 20%;
 each arm recommends ``k`` items per test user from the whole catalogue, excluding the
-user's training items; the relevant items are the user's held-out items.
+user's training items; the relevant items are the user's distinct held-out items that are
+not among their training items (users left with none are skipped by the metrics).
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ def evaluate_arm(
     users = np.unique(test.users)
     order = np.argsort(test.users, kind="stable")
     grouped = np.split(test.items[order], np.flatnonzero(np.diff(test.users[order])) + 1)
-    relevant = grouped if len(users) else []
+    # Relevant = distinct held-out items not already in training (setdiff1d deduplicates):
+    # training items are never recommended with exclude_seen=True, so they would only
+    # inflate min(k, |relevant|).
+    relevant = [
+        np.setdiff1d(g, arm.seen_items(int(u))) for u, g in zip(users, grouped, strict=True)
+    ]
     lists = []
     for start in tqdm(
         range(0, len(users), batch_size),

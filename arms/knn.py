@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from arms.base import BaseArm, _check_int
+from arms.base import BaseArm, IdsLike, _check_int
 from arms.data import Interactions, ItemCatalog
 from arms.topk import ExcludedPairs, tiled_topk
 
@@ -137,6 +137,19 @@ class ItemKNNArm(BaseArm):
         full = self._block_scores(users)
         return full[:, items] if isinstance(items, slice) else full[:, items.to(self.device_)]
 
+    def score(self, user_ids: IdsLike, item_ids: IdsLike) -> torch.Tensor:
+        """As :meth:`BaseArm.score`, but builds each user block's scores once, not per item tile."""
+        users = self._user_rows(user_ids)
+        items = self._item_rows(item_ids).to(self.device_)
+        out = torch.empty((len(users), len(items)), dtype=torch.float32)
+        for u0 in range(0, len(users), self.user_block):
+            ub = users[u0 : u0 + self.user_block]
+            full = self._block_scores(ub)
+            for i0 in range(0, len(items), self.item_block):
+                ib = items[i0 : i0 + self.item_block]
+                out[u0 : u0 + len(ub), i0 : i0 + len(ib)] = full[:, ib].float().cpu()
+        return out
+
     def _top_k_block(
         self, users: torch.Tensor, k: int, excluded: ExcludedPairs
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,6 +172,9 @@ class ItemKNNArm(BaseArm):
             "sim_values": self.sim_values_,
             "popularity": self.popularity_,
         }
+
+    def _state_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        return {"sim_indices": (2, None), "sim_values": (None,), "popularity": (self.n_items,)}
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self.sim_indices_ = state["sim_indices"]

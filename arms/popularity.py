@@ -90,5 +90,8 @@ class PopularityArm(BaseArm):
         assert self.scores_ is not None
         return {"scores": self.scores_}
 
+    def _state_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        return {"scores": (self.n_items,)}
+
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self.scores_ = state["scores"]

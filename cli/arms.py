@@ -75,6 +75,15 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for every arm")] = 0,
 ) -> None:
     """Fit the arms on the training part of the temporal split and save them under OUT."""
+    if split not in ("user", "global"):
+        raise typer.BadParameter(
+            f"must be 'user' or 'global', got {split!r}.", param_hint="'--split'"
+        )
+    if not 0.0 < test_fraction < 1.0:
+        raise typer.BadParameter(
+            f"must lie strictly between 0 and 1, got {test_fraction}.",
+            param_hint="'--test-fraction'",
+        )
     from tqdm.auto import tqdm
 
     from arms.registry import ARMS, make_arm

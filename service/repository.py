@@ -637,15 +637,7 @@ def record_rewards(
         counts: dict[str, int] = defaultdict(int)
         for k in dup_keys:
             counts[k] += 1
-        session.connection().execute(
-            update(Reward.__table__)  # type: ignore[arg-type]
-            .where(
-                Reward.__table__.c.experiment_id == exp.id,
-                Reward.__table__.c.idempotency_key == bindparam("k"),
-            )
-            .values(duplicates=Reward.__table__.c.duplicates + bindparam("n")),
-            [{"k": k, "n": n} for k, n in counts.items()],
-        )
+        _add_duplicates(session.connection(), exp.id, counts)
     # in-batch repeats of a new key are duplicates too
     in_batch_dups: dict[str, int] = defaultdict(int)
     for i, (k, _) in enumerate(items):
@@ -673,15 +665,7 @@ def record_rewards(
             )
         )
     if in_batch_dups:
-        session.connection().execute(
-            update(Reward.__table__)  # type: ignore[arg-type]
-            .where(
-                Reward.__table__.c.experiment_id == exp.id,
-                Reward.__table__.c.idempotency_key == bindparam("k"),
-            )
-            .values(duplicates=Reward.__table__.c.duplicates + bindparam("n")),
-            [{"k": k, "n": n} for k, n in in_batch_dups.items()],
-        )
+        _add_duplicates(session.connection(), exp.id, in_batch_dups)
     session.commit()
     learner.committed()
     return results, learner.state.version
@@ -735,6 +719,20 @@ def _insert_rewards(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, i
             rows,
         )
     return {k: rid for rid, k in result}
+
+
+def _add_duplicates(conn: Connection, experiment_id: int, counts: dict[str, int]) -> None:
+    """Add ``counts[key]`` to the ``duplicates`` counter of each stored reward ``key``."""
+    table = Reward.__table__
+    conn.execute(
+        update(table)  # type: ignore[arg-type]
+        .where(
+            table.c.experiment_id == experiment_id,
+            table.c.idempotency_key == bindparam("k"),
+        )
+        .values(duplicates=table.c.duplicates + bindparam("n")),
+        [{"k": k, "n": n} for k, n in counts.items()],
+    )
 
 
 def _bump_arm_stats(conn: Connection, experiment_id: int, agg: dict[int, list[float]]) -> None:

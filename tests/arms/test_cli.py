@@ -98,6 +98,30 @@ def test_bad_arguments_are_reported(data_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code != 0
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--split", "weekly"),
+        ("--test-fraction", "0"),
+        ("--test-fraction", "1"),
+        ("--test-fraction", "1.5"),
+        ("--test-fraction", "-0.2"),
+    ],
+)
+def test_bad_split_options_are_usage_errors(
+    data_dir: Path, tmp_path: Path, option: str, value: str
+) -> None:
+    out = tmp_path / "models"
+    result = runner.invoke(
+        app,
+        ["train", "--data", str(data_dir), "--out", str(out), "--arms", "random", option, value],
+    )
+    assert result.exit_code == 2, result.output  # click's usage error, not a traceback
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"Invalid value for '{option}'" in result.output
+    assert not out.exists()
+
+
 def test_list_names_every_arm() -> None:
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0
