@@ -137,8 +137,8 @@ class BaseArm(ABC):
         self,
         *,
         device: str | torch.device | None = None,
-        user_block: int = 256,
-        item_block: int = 4096,
+        user_block: int = 512,
+        item_block: int = 2048,
         seed: int = 0,
     ) -> None:
         self.device = device
