@@ -27,8 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +46,7 @@ from service.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from service.models import Decision, Reward  # noqa: E402
 from service.schemas import ExperimentCreate  # noqa: E402
 from service.settings import Settings  # noqa: E402
+from service.testing import running_server  # noqa: E402
 
 PG_URL = os.environ.get(
     "BANDIT_FUSION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -200,12 +199,6 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
@@ -222,17 +215,17 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bf-bench-"))
     schema = None
-    base: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 10}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BANDIT_FUSION_")}
+    server_settings: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 10}
     if args.backend == "sqlite":
-        settings = Settings(_env_file=None, sqlite_path=tmp / "bench.db", **base)  # type: ignore[call-arg]
-        env["BANDIT_FUSION_SQLITE_PATH"] = str(settings.sqlite_path)
+        settings = Settings(_env_file=None, sqlite_path=tmp / "bench.db", **server_settings)  # type: ignore[call-arg]
     else:
         schema = f"bf_bench_{uuid.uuid4().hex[:12]}"
-        settings = Settings(_env_file=None, database_url=PG_URL, database_schema=schema, **base)  # type: ignore[call-arg]
-        env["BANDIT_FUSION_DATABASE_URL"] = PG_URL
-        env["BANDIT_FUSION_DATABASE_SCHEMA"] = schema
-    env.update(BANDIT_FUSION_SETTLE_INTERVAL_S="0", BANDIT_FUSION_AUTH_CACHE_TTL_S="10")
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=PG_URL,
+            database_schema=schema,
+            **server_settings,
+        )
     upgrade(settings)
     factory = make_sessionmaker(make_engine(settings))
     with factory() as session:
@@ -247,36 +240,17 @@ def main() -> None:
                 reward_window_s=None,
             ),
         )
-    port = _free_port()
-    log = open(tmp / "server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "serve",
-            "--no-migrate",
-            "--workers",
-            str(args.workers),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait(port, server)
+    with running_server(
+        settings, tmp / "server.log", workers=args.workers, **server_settings
+    ) as server:
+        port = server.port
         # warm-up: every worker process imports, connects and fills its caches
         asyncio.run(decisions_load(port, auth, 200, 2, 8))
         load_before = os.getloadavg()[0]
-        cpu0 = _tree_cpu(server.pid)
+        cpu0 = _tree_cpu(server.process.pid)
         dec = asyncio.run(decisions_load(port, auth, args.rate, args.duration, args.connections))
         dec["server_cpu_ms_per_decision"] = round(
-            (_tree_cpu(server.pid) - cpu0) * 1000 / max(dec["ok"], 1), 3
+            (_tree_cpu(server.process.pid) - cpu0) * 1000 / max(dec["ok"], 1), 3
         )
         dec["load_average_before"] = round(load_before, 2)
         ids = dec.pop("decision_ids")
@@ -304,19 +278,15 @@ def main() -> None:
                 session.execute(insert(Decision), rows)
                 session.commit()
         reward_ids = ids + [r["id"] for r in rows]
-        cpu0 = _tree_cpu(server.pid)
+        cpu0 = _tree_cpu(server.process.pid)
         rew = asyncio.run(
             rewards_load(
                 port, auth, reward_ids[: args.rewards], args.batch, args.reward_connections
             )
         )
         rew["server_cpu_ms_per_1000_rewards"] = round(
-            (_tree_cpu(server.pid) - cpu0) * 1e6 / max(rew["acknowledged"], 1), 1
+            (_tree_cpu(server.process.pid) - cpu0) * 1e6 / max(rew["acknowledged"], 1), 1
         )
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
 
     with factory() as session:
         n_dec = session.scalar(
@@ -367,22 +337,6 @@ def _table(r: dict[str, Any]) -> None:
         f"{d['server_cpu_ms_per_decision']} | {d['errors']} | {w['rewards_per_s']} | "
         f"{'yes' if lost else 'NO'} |"
     )
-
-
-def _wait(port: int, server: subprocess.Popen[bytes]) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("server exited early")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("server did not start")
 
 
 if __name__ == "__main__":

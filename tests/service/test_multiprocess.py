@@ -7,14 +7,8 @@ acknowledged, every reward was learned once, and the live policy state equals th
 
 from __future__ import annotations
 
-import os
 import random
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,31 +18,10 @@ from service import repository
 from service.db import make_engine, make_sessionmaker, upgrade
 from service.models import ArmStat, Decision, PolicyState, PolicyUpdate, Reward
 from service.schemas import ExperimentCreate
+from service.testing import running_server
 
-ROOT = Path(__file__).resolve().parents[2]
 N_DECISIONS = 2000
 THREADS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _server_env(settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BANDIT_FUSION_")}
-    env.update(
-        BANDIT_FUSION_SETTLE_INTERVAL_S="0",
-        BANDIT_FUSION_AUTH_CACHE_TTL_S="10",
-        BANDIT_FUSION_POOL_SIZE="4",
-    )
-    if settings.is_sqlite:
-        env["BANDIT_FUSION_SQLITE_PATH"] = str(settings.sqlite_path)
-    else:
-        env["BANDIT_FUSION_DATABASE_URL"] = settings.url
-        env["BANDIT_FUSION_DATABASE_SCHEMA"] = settings.database_schema or ""
-    return env
 
 
 @pytest.mark.slow
@@ -69,40 +42,16 @@ def test_four_workers_lose_nothing(settings, tmp_path):
                 reward_window_s=3600,
             ),
         )
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "serve",
-            "--no-migrate",
-            "--workers",
-            "4",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=_server_env(settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {key}"}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    with running_server(
+        settings,
+        tmp_path / "server.log",
+        workers=4,
+        settle_interval_s=0,
+        auth_cache_ttl_s=10,
+        pool_size=4,
+    ) as server:
+        base = server.base_url
+        headers = {"Authorization": f"Bearer {key}"}
 
         def worker(t: int) -> tuple[list[str], dict[str, float], int]:
             rng = random.Random(t)
@@ -152,10 +101,6 @@ def test_four_workers_lose_nothing(settings, tmp_path):
 
         with ThreadPoolExecutor(THREADS) as pool:
             results = list(pool.map(worker, range(THREADS)))
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
 
     decided = [d for r in results for d in r[0]]
     acked = {k: v for r in results for k, v in r[1].items()}
