@@ -47,6 +47,39 @@ def _parse_params(pairs: list[str]) -> dict[str, dict[str, Any]]:
     return params
 
 
+def _check_params(params: dict[str, dict[str, Any]], names: list[str]) -> None:
+    """Refuse ``--param`` values for arms not trained or names their class does not take."""
+    import inspect
+
+    from arms.registry import arm_class
+
+    for arm, values in params.items():
+        if arm not in names:
+            raise typer.BadParameter(
+                f"{arm!r} is not among the arms trained ({', '.join(names)}).",
+                param_hint="'--param'",
+            )
+        valid: set[str] = set()
+        for cls in arm_class(arm).__mro__:
+            if "__init__" not in vars(cls) or cls is object:
+                continue
+            signature = inspect.signature(cls.__init__)  # type: ignore[misc]
+            valid |= {
+                p.name
+                for p in signature.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            }
+            if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+                break
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise typer.BadParameter(
+                f"{arm} has no parameter {', '.join(unknown)}; it takes "
+                f"{', '.join(sorted(valid))}.",
+                param_hint="'--param'",
+            )
+
+
 def _split(data: Path, test_fraction: float, by: str) -> tuple[Any, Any, Any]:
     from arms.data import load_dataset, temporal_split
 
@@ -93,6 +126,7 @@ def train(
     if unknown:
         raise typer.BadParameter(f"unknown arm(s) {unknown}; choose from {', '.join(ARMS)}.")
     params = _parse_params(param or [])
+    _check_params(params, names)
     items, train_set, test_set = _split(data, test_fraction, split)
     out.mkdir(parents=True, exist_ok=True)
     typer.echo(

@@ -20,21 +20,30 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 
 
 def _settings() -> Settings:
-    from pydantic import ValidationError
-
+    """Settings from the environment; invalid ones end as one line (see :mod:`cli.errors`)."""
     from service.settings import Settings
 
-    try:
-        return Settings()
-    except ValidationError as err:
-        typer.secho(f"invalid settings: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from err
+    return Settings()
 
 
 def _session(settings: Settings) -> Session:
     from service.db import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(settings))()
+
+
+def _check_connection(settings: Settings) -> None:
+    """Open one connection to the configured database (raises if it cannot be reached)."""
+    from sqlalchemy import text
+
+    from service.db import make_engine
+
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
 
 
 def serve(
@@ -56,6 +65,8 @@ def serve(
     settings = _settings()
     if migrate:
         upgrade(settings)
+    else:
+        _check_connection(settings)  # fail here, in one line, not in every worker
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -65,6 +65,26 @@ def parse_params(specs: list[str] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _option_named_in(message: str) -> str:
+    """The ``simulate`` option that an environment's ``ValueError`` is about.
+
+    >>> _option_named_in("sigma must be positive, got -1.0.")
+    "'--sigma'"
+    """
+    first = message.split()[0] if message.split() else ""
+    options = {
+        "unknown": "--env",
+        "Bernoulli": "--means",
+        "means": "--means",
+        "sigma": "--sigma",
+        "horizon": "--horizon",
+        "change": "--change-at",
+        "delay": "--delay",
+        "batch": "--batch",
+    }
+    return repr(options.get(first, "--env"))
+
+
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -148,6 +168,9 @@ def simulate(
 
     try:
         arm_means = parse_means(means, arms)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--means'") from exc
+    try:
         envs = [
             make_env(
                 kind, arm_means, horizon, sigma=sigma, change_at=change_at, delay=delay, batch=batch
@@ -155,7 +178,7 @@ def simulate(
             for kind in _split(env)
         ]
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise typer.BadParameter(str(exc), param_hint=_option_named_in(str(exc))) from exc
     names = _split(policies)
     if not names:
         raise typer.BadParameter("give at least one policy.", param_hint="--policies")

@@ -66,10 +66,18 @@ def parse_means(spec: str, n_arms: int) -> tuple[float, ...]:
     >>> parse_means("0.5,0.4", 2)
     (0.5, 0.4)
     """
+    try:
+        if ":" in spec:
+            low, _, high = spec.partition(":")
+            bounds = float(low), float(high)
+        else:
+            means = tuple(float(m) for m in spec.split(","))
+    except ValueError:
+        raise ValueError(
+            f"means must be 'low:high' or comma-separated numbers 'm1,m2,...', got {spec!r}."
+        ) from None
     if ":" in spec:
-        low, _, high = spec.partition(":")
-        return linear_means(n_arms, float(low), float(high))
-    means = tuple(float(m) for m in spec.split(","))
+        return linear_means(n_arms, *bounds)
     if len(means) != n_arms:
         raise ValueError(f"means lists {len(means)} values but arms is {n_arms}; give one per arm.")
     return means
