@@ -18,6 +18,13 @@ import typer
 __all__ = ["parse_params", "policies", "simulate"]
 
 
+class ParallelBackend(StrEnum):
+    """Where the runs execute (see :mod:`simulations.parallel`)."""
+
+    local = "local"
+    ray = "ray"
+
+
 class RowFormat(StrEnum):
     """File format of the written rows."""
 
@@ -142,6 +149,14 @@ def simulate(
         int | None,
         typer.Option(min=1, help="Worker processes (default: all cores; 1: in this process)."),
     ] = None,
+    backend: Annotated[
+        ParallelBackend,
+        typer.Option(
+            help="local: worker processes on this machine. ray: one Ray task per run, on the "
+            "cluster named by RAY_ADDRESS or on a local Ray instance with JOBS CPUs "
+            "(needs the 'ray' extra).",
+        ),
+    ] = ParallelBackend.local,
     record_every: Annotated[
         int,
         typer.Option(min=1, help="Write every N-th row (regret is still computed on every round)."),
@@ -190,6 +205,13 @@ def simulate(
         )
     _check_policies(names, overrides, envs)
     specs = [PolicySpec(name, overrides.get(name, {})) for name in names]
+    if backend is ParallelBackend.ray:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise typer.BadParameter(
+                "Ray is not installed: pip install 'bandit-fusion[ray]'", param_hint="'--backend'"
+            ) from None
     result = run_experiment(
         envs,
         specs,
@@ -200,6 +222,7 @@ def simulate(
         fmt=fmt.value,
         progress=progress,
         plots=plots,
+        backend=backend.value,
     )
     table = Table(
         title=f"Final expected regret after {horizon:,} rounds ({seeds} seeds, 95% t-interval)"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from simulations.envs import AnyEnvironment, Delayed
+from simulations.parallel import Backend
 from simulations.report import RowFormat, RowWriter, plot_regret, summarize
 from simulations.runner import PolicySpec, RunResult, run_grid
 
@@ -61,11 +62,13 @@ def run_experiment(
     fmt: RowFormat = "parquet",
     progress: bool = True,
     plots: bool = True,
+    backend: Backend = "local",
 ) -> ExperimentOutput:
     """Run every (environment, seed, policy), write rows, ``summary.json`` and the plots.
 
     Rows are written as each run finishes; only the small regret curves are kept in memory
-    for the summary and the plots.
+    for the summary and the plots. ``backend`` chooses local processes or Ray
+    (:mod:`simulations.parallel`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,13 @@ def run_experiment(
     start = time.perf_counter()
     with RowWriter(rows_path, fmt) as writer:
         for result in run_grid(
-            envs, policies, seeds, jobs=jobs, record_every=record_every, progress=progress
+            envs,
+            policies,
+            seeds,
+            jobs=jobs,
+            record_every=record_every,
+            progress=progress,
+            backend=backend,
         ):
             writer.write(result)
             # Drop the written columns; keep what the summary and the plots need.
@@ -103,6 +112,7 @@ def run_experiment(
                     "seeds": seeds,
                     "record_every": record_every,
                     "jobs": jobs,
+                    "backend": backend,
                     "format": fmt,
                     "python": platform.python_version(),
                     "machine": platform.machine(),

@@ -15,22 +15,21 @@ and including ``step``, steps count from 1).
 
 Runs are independent, so they go to a ``ProcessPoolExecutor``; results come back in the order
 of the grid (environment, seed, policy), whatever order the workers finish in.  Past one
-machine, the same ``run_one`` can be mapped with Ray.
+machine, ``backend="ray"`` sends the same runs to a Ray cluster (:mod:`simulations.parallel`).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from simulations.envs import AnyEnvironment
+from simulations.parallel import Backend, map_ordered
 
 __all__ = [
     "PolicySpec",
@@ -279,13 +278,6 @@ def _effective_params(agent: object, spec: PolicySpec) -> dict[str, Any]:
     return dict(params) if isinstance(params, Mapping) else dict(spec.params)
 
 
-def _available_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS reports it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _run_task(task: tuple[AnyEnvironment, PolicySpec, int, int, int]) -> RunResult:
     return run_one(*task)
 
@@ -299,11 +291,14 @@ def run_grid(
     record_every: int = 1,
     curve_points: int = 500,
     progress: bool = True,
+    backend: Backend = "local",
 ) -> Iterator[RunResult]:
     """Run every (environment, seed, policy) and yield the results in that order.
 
-    ``jobs`` worker processes (default: all cores; 1 runs in this process).  A progress bar
-    counts finished runs unless ``progress`` is false.
+    ``backend="local"``: ``jobs`` worker processes (default: all cores; 1 runs in this
+    process); ``backend="ray"``: one Ray task per run, on the connected Ray cluster or a
+    local instance (see :mod:`simulations.parallel`).  A progress bar counts finished runs
+    unless ``progress`` is false.
     """
     from tqdm.auto import tqdm
 
@@ -314,20 +309,12 @@ def run_grid(
         for seed in seeds
         for spec in policies
     ]
-    jobs = _available_cores() if jobs is None else jobs
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}.")
+    results = map_ordered(_run_task, tasks, jobs=jobs, backend=backend)
     bar = tqdm(total=len(tasks), desc="simulate", unit="run", disable=not progress)
     try:
-        if jobs == 1 or len(tasks) <= 1:
-            for task in tasks:
-                yield _run_task(task)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-                for result in pool.map(_run_task, tasks):
-                    yield result
-                    bar.update()
+        for result in results:
+            yield result
+            bar.update()
     finally:
         bar.close()
 

@@ -235,3 +235,11 @@ def test_describe_connection_and_environment_errors() -> None:
     )
     assert describe(ValueError("horizon must be at least 1")).exit_code == 2
     assert describe(TypeError("bug")).exit_code == 1
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import cli.errors
+
+    assert doctest.testmod(cli.errors).failed == 0

@@ -7,7 +7,13 @@ import importlib
 
 import pytest
 
-MODULES = ["simulations.envs", "simulations.runner", "simulations.report", "cli.simulate"]
+MODULES = [
+    "simulations.envs",
+    "simulations.runner",
+    "simulations.report",
+    "simulations.parallel",
+    "cli.simulate",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
