@@ -104,7 +104,7 @@ def running_server(
     *,
     workers: int = 1,
     port: int | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = 180.0,
     **overrides: object,
 ) -> Iterator[ServerProcess]:
     """Run ``bandit-fusion serve`` on ``settings``' store (already migrated) until the block ends.
