@@ -45,11 +45,6 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def _describe_database(exc: Exception) -> CliError | None:
     """SQLAlchemy errors: bad URL, unknown dialect, missing database, unreachable server."""
     try:
@@ -83,8 +78,9 @@ def _describe_database(exc: Exception) -> CliError | None:
     if m := re.search(r"resolve host '([^']+)'|translate host name \"([^\"]+)\"", text):
         return CliError(f'unknown database host "{m[1] or m[2]}": fix the host in {URL_VAR}')
     if "Connection refused" in text or "could not connect" in text:
+        why = " (connection refused)" if "Connection refused" in text else ""
         return CliError(
-            f"cannot reach the database server{where} (connection refused): start it or fix "
+            f"cannot reach the database server{where}{why}: start it or fix "
             f"the host and port in {URL_VAR}"
         )
     if "timeout expired" in text or "timed out" in text:
