@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auth import KeyVerifier, allows
 from service.policies import PolicyCache
 from service.repository import KeyInfo
+from service.schemas import KEY_PATTERN
 from service.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
@@ -41,6 +42,9 @@ async def get_cache(request: Request) -> PolicyCache:
     cache: PolicyCache = request.app.state.policy_cache
     return cache
 
+
+#: The experiment key in a URL; one that no experiment could have is a 422.
+KeyPath = Annotated[str, Path(pattern=KEY_PATTERN, description="The experiment's key.")]
 
 SessionDep = Annotated[Session, Depends(get_session)]
 # For the hot paths: an async route that opens its session inside one threadpool call

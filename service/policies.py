@@ -13,6 +13,7 @@ evaluation and the sample-ratio test need), and every decision can be replayed f
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -74,7 +75,7 @@ def make(
             control_share=control_share,
             **params,
         )
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise Invalid(f"invalid policy configuration: {err}") from err
 
 
@@ -87,6 +88,37 @@ def restore(state: dict[str, Any]) -> Any:
 def allocation_of(policy: Any) -> list[float]:
     alloc = np.asarray(policy.allocation(), dtype=float)
     return [float(x) for x in alloc]
+
+
+def check_reward(policy: Any, normalized: float, what: str) -> None:
+    """Raise :class:`Invalid` unless ``policy`` accepts the observation ``normalized``.
+
+    The test is the policy's own (``bandit.validation.check_batch`` against its
+    ``reward_range``), run before anything is stored.
+    """
+    from bandit.validation import check_batch
+
+    low, high = policy.reward_range
+    try:
+        check_batch(np.zeros(1, dtype=np.int64), np.array([normalized]), 1, low, high)
+    except ValueError as err:
+        raise Invalid(f"{what} cannot be learned by {policy.name!r}: {err}") from err
+
+
+def checked_result(policy: Any) -> tuple[list[float], dict[str, Any]]:
+    """The allocation and the JSON state of ``policy`` after an update, or ``ValueError``
+    when either holds a non-finite number (a reward too large for the policy's arithmetic):
+    neither could be stored, nor serve decisions."""
+    allocation = allocation_of(policy)
+    if not all(math.isfinite(p) for p in allocation):
+        raise ValueError(
+            "its allocation would not be finite (a reward too large for its arithmetic)"
+        )
+    try:
+        state: dict[str, Any] = json.loads(json.dumps(policy.state_dict(), allow_nan=False))
+    except ValueError as err:
+        raise ValueError(f"its state would hold a non-finite number ({err})") from err
+    return allocation, state
 
 
 def is_bounded(policy: Any) -> bool:

@@ -369,18 +369,18 @@ class _Learner:
             policy.update_batch(
                 np.asarray(self.arms, dtype=np.int64), np.asarray(self.rewards, dtype=float)
             )
+            allocation, state = policies.checked_result(policy)
         except (ValueError, IndexError) as err:
             self.policy = None  # possibly half-updated: never reuse it
             raise Invalid(f"the policy rejected these rewards: {err}") from err
         seq = self.next_seq
-        allocation = policies.allocation_of(policy)
         now = utcnow()
         self.session.execute(
             update(PolicyState)
             .where(PolicyState.experiment_id == self.exp.id)
             .values(
                 version=seq,
-                state=_jsonable(policy.state_dict()),
+                state=state,
                 allocation=allocation,
                 settled_until=self.state.settled_until,
                 updated_at=now,
@@ -608,6 +608,7 @@ def record_rewards(
                     f"reward value {value} for kind {item.kind!r} is outside [0, {weight}] "
                     f"set by the experiment's reward definition (decision {item.decision_id})"
                 )
+            policies.check_reward(learner.load(), value / scale, f"reward value {value}")
         if weight is None or fallback or exp.status == "stopped":
             pass  # stored, counted, not learned
         elif late and not exp.learn_late:
