@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from service import repository
 from service.auth import KeyVerifier
 from service.db import make_engine, make_sessionmaker
 from service.errors import ServiceError
@@ -23,6 +22,7 @@ from service.policies import PolicyCache
 from service.routes import decisions, experiments, insights, rewards
 from service.schemas import ServiceHealth
 from service.settings import Settings
+from service.store import learning
 
 log = logging.getLogger("bandit_fusion.service")
 
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _settle_loop(app: FastAPI, interval: float) -> None:
-    """Learn the zero reward of decisions whose window closed (see repository.settle)."""
+    """Learn the zero reward of decisions whose window closed (see ``learning.settle``)."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -109,4 +109,4 @@ async def _settle_loop(app: FastAPI, interval: float) -> None:
 
 def _settle_once(app: FastAPI) -> Any:
     with app.state.sessionmaker() as session:
-        return repository.settle_all(session, app.state.policy_cache)
+        return learning.settle_all(session, app.state.policy_cache)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
 from service.deps import SessionmakerDep, WriteKey
 from service.schemas import DecisionCreate, DecisionOut, Message
+from service.store import decisions
 
 router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
 
@@ -42,4 +42,4 @@ async def decide(
 
 def _decide(factory: sessionmaker[Session], key: str, body: DecisionCreate) -> DecisionOut:
     with factory() as session:
-        return repository.decide(session, key, body)
+        return decisions.decide(session, key, body)

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from service import repository
 from service.deps import AdminKey, ReadKey, SessionDep
 from service.schemas import ExperimentCreate, ExperimentOut, ExperimentPage, Message, Status
+from service.store import experiments as store
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
@@ -23,7 +23,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Message}, 403: {"model
 )
 def create_experiment(body: ExperimentCreate, session: SessionDep, _key: AdminKey) -> ExperimentOut:
     """Create an experiment; the policy is validated by building it."""
-    return repository.create_experiment(session, body)
+    return store.create_experiment(session, body)
 
 
 @router.get("", response_model=ExperimentPage, responses=ERRORS)
@@ -34,18 +34,18 @@ def list_experiments(
     offset: Annotated[int, Query(ge=0)] = 0,
     status: Status | None = None,
 ) -> ExperimentPage:
-    items, total = repository.list_experiments(session, limit, offset, status)
+    items, total = store.list_experiments(session, limit, offset, status)
     return ExperimentPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{key}", response_model=ExperimentOut, responses={**ERRORS, 404: {"model": Message}})
 def read_experiment(key: str, session: SessionDep, _key: ReadKey) -> ExperimentOut:
-    return repository.get_experiment(session, key)
+    return store.get_experiment(session, key)
 
 
 def _action(action: str, doc: str) -> None:
     def endpoint(key: str, session: SessionDep, _key: AdminKey) -> ExperimentOut:
-        return repository.set_status(session, key, action)
+        return store.set_status(session, key, action)
 
     endpoint.__doc__ = doc
     endpoint.__name__ = f"{action}_experiment"

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Header, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
 from service.deps import CacheDep, SessionmakerDep, SettingsDep, WriteKey
 from service.policies import PolicyCache
 from service.schemas import Message, RewardBatch, RewardBatchOut, RewardCreate, RewardOut
+from service.store import rewards as store
 
 router = APIRouter(prefix="/v1/experiments", tags=["rewards"])
 
@@ -84,4 +84,4 @@ def _record(
     cache: PolicyCache,
 ) -> tuple[list[RewardOut], int]:
     with factory() as session:
-        return repository.record_rewards(session, key, items, cache)
+        return store.record_rewards(session, key, items, cache)
