@@ -67,7 +67,7 @@ def experiment_stats(session: Session, key: str) -> StatsOut:
     obs = np.array([s.n_learned for s in per_arm], dtype=float)
     sums = np.array([s.reward_sum for s in per_arm], dtype=float)
     sq = np.array([s.reward_sq_sum for s in per_arm], dtype=float)
-    summary = stats.arm_summary(obs, sums, sq, scale, seed=exp.seed)
+    summary = stats.arm_summary(obs, sums, sq, scale)
     return StatsOut(
         experiment=key,
         policy=exp.policy,
