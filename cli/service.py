@@ -73,15 +73,15 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label to recognise the key.")] = "",
 ) -> None:
     """Create an API key and print it (it is shown only once; only its hash is stored)."""
-    from service import repository
     from service.db import upgrade
     from service.errors import ServiceError
+    from service.store import keys
 
     settings = _settings()
     upgrade(settings)
     with _session(settings) as session:
         try:
-            raw, info = repository.create_api_key(session, scope, name)
+            raw, info = keys.create_api_key(session, scope, name)
         except ServiceError as err:
             typer.secho(err.message, fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from err
@@ -97,12 +97,12 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="The key, or its 8-character prefix.")],
 ) -> None:
     """Revoke an API key."""
-    from service import repository
     from service.errors import ServiceError
+    from service.store import keys
 
     with _session(_settings()) as session:
         try:
-            info = repository.revoke_api_key(session, key)
+            info = keys.revoke_api_key(session, key)
         except ServiceError as err:
             typer.secho(err.message, fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from err
@@ -112,10 +112,10 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (prefix, scope, name, revoked)."""
-    from service import repository
+    from service.store import keys
 
     with _session(_settings()) as session:
-        for info, revoked in repository.list_api_keys(session):
+        for info, revoked in keys.list_api_keys(session):
             typer.echo(f"{info.prefix}\t{info.scope}\t{info.name}\t{'revoked' if revoked else ''}")
 
 
@@ -134,9 +134,9 @@ def rebuild(
     """
     from sqlalchemy import select
 
-    from service import repository
     from service.errors import ServiceError
     from service.models import Experiment
+    from service.store import audit
 
     settings = _settings()
     with _session(settings) as session:
@@ -150,7 +150,7 @@ def rebuild(
         differ = 0
         for key in keys:
             try:
-                res = repository.rebuild(session, key, write=write)
+                res = audit.rebuild(session, key, write=write)
             except ServiceError as err:
                 typer.secho(err.message, fg=typer.colors.RED, err=True)
                 raise typer.Exit(1) from err

@@ -17,7 +17,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import repository
 from service.auth import KeyVerifier
 from service.db import make_engine, make_sessionmaker
 from service.deps import ReadKey
@@ -28,6 +27,7 @@ from service.routes import decisions, experiments, insights, rewards
 from service.routes.responses import errors
 from service.schemas import ServiceHealth
 from service.settings import Settings
+from service.store import learning
 
 log = logging.getLogger("bandit_fusion.service")
 
@@ -149,7 +149,7 @@ def _add_private_docs(app: FastAPI) -> None:
 
 
 async def _settle_loop(app: FastAPI, interval: float) -> None:
-    """Learn the zero reward of decisions whose window closed (see repository.settle)."""
+    """Learn the zero reward of decisions whose window closed (see ``learning.settle``)."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -160,4 +160,4 @@ async def _settle_loop(app: FastAPI, interval: float) -> None:
 
 def _settle_once(app: FastAPI) -> Any:
     with app.state.sessionmaker() as session:
-        return repository.settle_all(session, app.state.policy_cache)
+        return learning.settle_all(session, app.state.policy_cache)

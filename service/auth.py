@@ -15,10 +15,9 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
-from service.repository import KeyInfo, hash_key
+from service.store.keys import SCOPES, KeyInfo, hash_key, verify_api_key
 
-RANK = {scope: i for i, scope in enumerate(repository.SCOPES)}
+RANK = {scope: i for i, scope in enumerate(SCOPES)}
 
 
 class KeyVerifier:
@@ -45,7 +44,7 @@ class KeyVerifier:
         digest = hash_key(raw)
         now = time.monotonic()
         with self._factory() as session:
-            info = repository.verify_api_key(session, raw)
+            info = verify_api_key(session, raw)
             session.rollback()
         with self._lock:
             if info is None:

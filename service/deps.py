@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import KeyVerifier, allows
 from service.policies import PolicyCache
-from service.repository import KeyInfo
 from service.schemas import KEY_PATTERN
 from service.settings import Settings
+from service.store.keys import KeyInfo
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)

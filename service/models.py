@@ -4,7 +4,7 @@ Tables
 ------
 ``experiments``      configuration (arms, policy and its parameters, reward definition, ...)
 ``policy_states``    one row per experiment: the serialised policy, its version and the
-                     allocation it implies; the row every learner locks (see ``repository``)
+                     allocation it implies; the row every learner locks (see ``service.store``)
 ``policy_updates``   append-only log, one row per state change, numbered ``seq`` per experiment
 ``decisions``        every decision with the probability of every arm at that moment
 ``rewards``          every click / conversion (and the implicit zero of an unrewarded decision)

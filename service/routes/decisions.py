@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
 from service.deps import KeyPath, SessionmakerDep, SettingsDep, WriteKey
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import DecisionCreate, DecisionOut
+from service.store import decisions
 
 router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
 
@@ -52,4 +52,4 @@ async def decide(
 
 def _decide(factory: sessionmaker[Session], key: str, body: DecisionCreate) -> DecisionOut:
     with factory() as session:
-        return repository.decide(session, key, body)
+        return decisions.decide(session, key, body)

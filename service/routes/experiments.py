@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from service import repository
 from service.deps import AdminKey, KeyPath, ReadKey, SessionDep
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import MAX_OFFSET, ExperimentCreate, ExperimentOut, ExperimentPage, Status
+from service.store import experiments as store
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 )
 def create_experiment(body: ExperimentCreate, session: SessionDep, _key: AdminKey) -> ExperimentOut:
     """Create an experiment; the policy is validated by building it."""
-    return repository.create_experiment(session, body)
+    return store.create_experiment(session, body)
 
 
 @router.get("", response_model=ExperimentPage, responses=errors(KEYED))
@@ -33,18 +33,18 @@ def list_experiments(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: Status | None = None,
 ) -> ExperimentPage:
-    items, total = repository.list_experiments(session, limit, offset, status)
+    items, total = store.list_experiments(session, limit, offset, status)
     return ExperimentPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{key}", response_model=ExperimentOut, responses=errors(KEYED, 404))
 def read_experiment(key: KeyPath, session: SessionDep, _key: ReadKey) -> ExperimentOut:
-    return repository.get_experiment(session, key)
+    return store.get_experiment(session, key)
 
 
 def _action(action: str, doc: str) -> None:
     def endpoint(key: KeyPath, session: SessionDep, _key: AdminKey) -> ExperimentOut:
-        return repository.set_status(session, key, action)
+        return store.set_status(session, key, action)
 
     endpoint.__doc__ = doc
     endpoint.__name__ = f"{action}_experiment"

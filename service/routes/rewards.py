@@ -9,11 +9,11 @@ from fastapi import APIRouter, Header, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
 from service.deps import CacheDep, KeyPath, SessionmakerDep, SettingsDep, WriteKey
 from service.policies import PolicyCache
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import RewardBatch, RewardBatchOut, RewardCreate, RewardOut, Text
+from service.store import rewards as store
 
 router = APIRouter(prefix="/v1/experiments", tags=["rewards"])
 
@@ -87,4 +87,4 @@ def _record(
     cache: PolicyCache,
 ) -> tuple[list[RewardOut], int]:
     with factory() as session:
-        return repository.record_rewards(session, key, items, cache)
+        return store.record_rewards(session, key, items, cache)

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service import repository
 from service.app import create_app
 from service.db import make_engine, make_sessionmaker
 from service.limits import BodySizeLimit
 from service.models import Base
 from service.settings import Settings
+from service.store import keys as key_store
 from tests.service.conftest import make_settings
 
 
@@ -84,7 +84,7 @@ def _production(tmp_path: Path) -> tuple[Settings, str]:
     engine = make_engine(settings)
     Base.metadata.create_all(engine)
     with make_sessionmaker(engine)() as session:
-        raw, _ = repository.create_api_key(session, "read", "docs reader")
+        raw, _ = key_store.create_api_key(session, "read", "docs reader")
     engine.dispose()
     return settings, raw
 
