@@ -83,9 +83,18 @@ def require(scope: str) -> Callable[..., Any]:
                 status.HTTP_403_FORBIDDEN,
                 f"this API key has scope {key.scope!r}; this operation needs {scope!r}",
             )
+        experiment = request.path_params.get("key")
+        if experiment is not None and not key.covers(experiment):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, not_covered(key, experiment))
         return key
 
     return check
+
+
+def not_covered(key: KeyInfo, experiment: str) -> str:
+    """The 403 message for a key limited to other experiments."""
+    listed = ", ".join(key.experiments or ())
+    return f"this API key is limited to the experiments {listed}; not {experiment!r}"
 
 
 AdminKey = Annotated[KeyInfo, Depends(require("admin"))]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
-from service.deps import AdminKey, KeyPath, ReadKey, SessionDep
+from service.deps import AdminKey, KeyPath, ReadKey, SessionDep, not_covered
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import MAX_OFFSET, ExperimentCreate, ExperimentOut, ExperimentPage, Status
 from service.store import experiments as store
@@ -21,7 +21,10 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
     responses=errors(KEYED, BODY, 409, s409="An experiment with this key already exists."),
 )
 def create_experiment(body: ExperimentCreate, session: SessionDep, _key: AdminKey) -> ExperimentOut:
-    """Create an experiment; the policy is validated by building it."""
+    """Create an experiment; the policy is validated by building it. A key limited to some
+    experiments may create only those."""
+    if not _key.covers(body.key):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, not_covered(_key, body.key))
     return store.create_experiment(session, body)
 
 
@@ -33,7 +36,8 @@ def list_experiments(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: Status | None = None,
 ) -> ExperimentPage:
-    items, total = store.list_experiments(session, limit, offset, status)
+    """Experiments in creation order; a key limited to some experiments sees only those."""
+    items, total = store.list_experiments(session, limit, offset, status, _key.experiments)
     return ExperimentPage(items=items, total=total, limit=limit, offset=offset)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -137,10 +138,17 @@ def get_experiment(session: Session, key: str) -> ExperimentOut:
 
 
 def list_experiments(
-    session: Session, limit: int, offset: int, status: str | None = None
+    session: Session,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    only: Sequence[str] | None = None,
 ) -> tuple[list[ExperimentOut], int]:
-    """One page of experiments in creation order, and the total matching ``status``."""
+    """One page of experiments in creation order, and the total matching ``status`` (and
+    among the keys ``only``, when given)."""
     cond = [Experiment.status == status] if status else []
+    if only is not None:
+        cond.append(Experiment.key.in_(list(only)))
     total = session.scalar(select(func.count()).select_from(Experiment).where(*cond)) or 0
     rows = session.execute(
         select(Experiment, PolicyState.version)

@@ -1,9 +1,15 @@
-"""Scoped API keys: create, revoke, list, verify (only the SHA-256 of a key is stored)."""
+"""Scoped API keys: create, revoke, list, verify (only the SHA-256 of a key is stored).
+
+A key has a scope (``read`` < ``write`` < ``admin``) and either covers every experiment (a
+global key, ``experiments`` None) or only the experiments listed when it was created.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -11,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import Invalid, NotFound
 from service.models import ApiKey, utcnow
+from service.schemas import KEY_PATTERN
 
 SCOPES = ("read", "write", "admin")  # each includes the ones before it
 
@@ -23,6 +30,12 @@ class KeyInfo:
     prefix: str
     scope: str
     name: str
+    #: The experiment keys this key may act on; None: every experiment.
+    experiments: tuple[str, ...] | None = None
+
+    def covers(self, experiment: str) -> bool:
+        """Whether this key may act on ``experiment``."""
+        return self.experiments is None or experiment in self.experiments
 
 
 def hash_key(raw: str) -> str:
@@ -30,19 +43,39 @@ def hash_key(raw: str) -> str:
 
 
 def _info(key: ApiKey) -> KeyInfo:
-    return KeyInfo(key.id, key.prefix, key.scope, key.name)
+    experiments = tuple(key.experiments) if key.experiments is not None else None
+    return KeyInfo(key.id, key.prefix, key.scope, key.name, experiments)
 
 
-def create_api_key(session: Session, scope: str, name: str = "") -> tuple[str, KeyInfo]:
+def create_api_key(
+    session: Session, scope: str, name: str = "", experiments: Sequence[str] | None = None
+) -> tuple[str, KeyInfo]:
     """Create a key; the raw key is returned once and only its SHA-256 is stored.
 
-    Keys carry 256 random bits, so a fast hash is enough (no password stretching needed).
+    ``experiments`` limits the key to those experiment keys (they need not exist yet, so a
+    limited admin key can create them); None makes a global key. Keys carry 256 random
+    bits, so a fast hash is enough (no password stretching needed).
     """
     if scope not in SCOPES:
         raise Invalid(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    limited = None
+    if experiments is not None:
+        limited = list(dict.fromkeys(experiments))
+        if not limited:
+            raise Invalid("experiments must name at least one experiment (or be None: global)")
+        bad = [e for e in limited if not re.fullmatch(KEY_PATTERN, e)]
+        if bad:
+            raise Invalid(f"not an experiment key: {bad[0]!r} (pattern {KEY_PATTERN})")
     prefix = secrets.token_hex(4)
     raw = f"bf_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(prefix=prefix, key_hash=hash_key(raw), scope=scope, name=name, created_at=utcnow())
+    key = ApiKey(
+        prefix=prefix,
+        key_hash=hash_key(raw),
+        scope=scope,
+        name=name,
+        experiments=limited,
+        created_at=utcnow(),
+    )
     session.add(key)
     session.commit()
     return raw, _info(key)
