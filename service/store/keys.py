@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service.errors import Invalid, NotFound
 from service.models import ApiKey, utcnow
 from service.schemas import KEY_PATTERN
+from service.validation import text_problem
 
 SCOPES = ("read", "write", "admin")  # each includes the ones before it
 
@@ -58,6 +59,9 @@ def create_api_key(
     """
     if scope not in SCOPES:
         raise Invalid(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    problem = text_problem(name) if len(name) <= 200 else "must be at most 200 characters"
+    if problem is not None:
+        raise Invalid(f"key name {problem}")
     limited = None
     if experiments is not None:
         limited = list(dict.fromkeys(experiments))

@@ -128,6 +128,9 @@ def test_limited_key_needs_valid_experiment_keys(session_factory):
         for bad in ([], ["ok", "no spaces"], ["x\x00"]):
             with pytest.raises(Invalid):
                 key_store.create_api_key(session, "write", "", bad)
+        for name in ("x" * 201, "a\x00b", "\ud800"):
+            with pytest.raises(Invalid, match="key name"):
+                key_store.create_api_key(session, "write", name)
 
 
 def test_forbidden_requests_store_nothing(api, db, session_factory):
