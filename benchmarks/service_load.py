@@ -41,12 +41,16 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 
-from service import repository  # noqa: E402
 from service.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
-from service.models import Decision, Reward  # noqa: E402
+from service.models import (  # noqa: E402
+    Decision,
+    Reward,
+    utcnow,
+)
 from service.schemas import ExperimentCreate  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.testing import running_server  # noqa: E402
+from service.store import audit, experiments, keys  # noqa: E402
 
 PG_URL = os.environ.get(
     "BANDIT_FUSION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -229,8 +233,8 @@ def main() -> None:
     upgrade(settings)
     factory = make_sessionmaker(make_engine(settings))
     with factory() as session:
-        auth, _ = repository.create_api_key(session, "write", "bench")
-        repository.create_experiment(
+        auth, _ = keys.create_api_key(session, "write", "bench")
+        experiments.create_experiment(
             session,
             ExperimentCreate(
                 key="bench",
@@ -270,7 +274,7 @@ def main() -> None:
                     "fallback": False,
                     "context": None,
                     "served_items": None,
-                    "created_at": repository.utcnow(),
+                    "created_at": utcnow(),
                 }
                 for i in range(extra)
             ]
@@ -294,7 +298,7 @@ def main() -> None:
         )
         n_rew = session.scalar(select(func.count()).select_from(Reward))
         n_learned = session.scalar(select(func.count()).select_from(Reward).where(Reward.learned))
-        rebuild = repository.rebuild(session, "bench")
+        rebuild = audit.rebuild(session, "bench")
     warm = 400  # decisions sent by the warm-up
     checks = {
         "decisions_stored_equal_acknowledged": n_dec == dec["ok"] + warm,

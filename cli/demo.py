@@ -38,10 +38,10 @@ def demo(
     from rich.progress import Progress
     from rich.table import Table
 
-    from service import repository
     from service.app import create_app
     from service.db import make_engine, make_sessionmaker, upgrade
     from service.settings import Settings
+    from service.store import keys
 
     console = Console()
     try:
@@ -57,7 +57,7 @@ def demo(
     upgrade(settings)
     engine = make_engine(settings)
     with make_sessionmaker(engine)() as session:
-        raw_key, _ = repository.create_api_key(session, "admin", name="demo")
+        raw_key, _ = keys.create_api_key(session, "admin", name="demo")
         session.commit()
     engine.dispose()
 

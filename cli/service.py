@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from service.settings import Settings
+    from service.store.keys import KeyInfo
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -82,25 +83,39 @@ def serve(
 def keys_create(
     scope: Annotated[str, typer.Option(help="admin, write or read.")] = "read",
     name: Annotated[str, typer.Option(help="A label to recognise the key.")] = "",
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--experiment",
+            "-e",
+            help="Limit the key to this experiment key (repeatable); none: every experiment.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it (it is shown only once; only its hash is stored)."""
-    from service import repository
     from service.db import upgrade
     from service.errors import ServiceError
+    from service.store import keys
 
     settings = _settings()
     upgrade(settings)
     with _session(settings) as session:
         try:
-            raw, info = repository.create_api_key(session, scope, name)
+            raw, info = keys.create_api_key(session, scope, name, experiment or None)
         except ServiceError as err:
             typer.secho(err.message, fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from err
     typer.echo(raw)
     typer.secho(
-        f"created {info.scope} key {info.prefix} (revoke: bandit-fusion keys revoke {info.prefix})",
+        f"created {info.scope} key {info.prefix} for {_covered(info)} "
+        f"(revoke: bandit-fusion keys revoke {info.prefix})",
         err=True,
     )
+
+
+def _covered(info: KeyInfo) -> str:
+    """'every experiment' or the comma-separated experiment keys of a limited key."""
+    return "every experiment" if info.experiments is None else ",".join(info.experiments)
 
 
 @keys_app.command("revoke")
@@ -108,12 +123,12 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="The key, or its 8-character prefix.")],
 ) -> None:
     """Revoke an API key."""
-    from service import repository
     from service.errors import ServiceError
+    from service.store import keys
 
     with _session(_settings()) as session:
         try:
-            info = repository.revoke_api_key(session, key)
+            info = keys.revoke_api_key(session, key)
         except ServiceError as err:
             typer.secho(err.message, fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from err
@@ -122,12 +137,13 @@ def keys_revoke(
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List API keys (prefix, scope, name, revoked)."""
-    from service import repository
+    """List API keys (prefix, scope, name, revoked, experiments)."""
+    from service.store import keys
 
     with _session(_settings()) as session:
-        for info, revoked in repository.list_api_keys(session):
-            typer.echo(f"{info.prefix}\t{info.scope}\t{info.name}\t{'revoked' if revoked else ''}")
+        for info, revoked in keys.list_api_keys(session):
+            state = "revoked" if revoked else ""
+            typer.echo(f"{info.prefix}\t{info.scope}\t{info.name}\t{state}\t{_covered(info)}")
 
 
 def rebuild(
@@ -145,9 +161,9 @@ def rebuild(
     """
     from sqlalchemy import select
 
-    from service import repository
     from service.errors import ServiceError
     from service.models import Experiment
+    from service.store import audit
 
     settings = _settings()
     with _session(settings) as session:
@@ -161,7 +177,7 @@ def rebuild(
         differ = 0
         for key in keys:
             try:
-                res = repository.rebuild(session, key, write=write)
+                res = audit.rebuild(session, key, write=write)
             except ServiceError as err:
                 typer.secho(err.message, fg=typer.colors.RED, err=True)
                 raise typer.Exit(1) from err

@@ -8,21 +8,26 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import repository
 from service.auth import KeyVerifier
 from service.db import make_engine, make_sessionmaker
-from service.errors import ServiceError
+from service.deps import ReadKey
+from service.errors import ServiceError, printable
+from service.limits import BodySizeLimit
 from service.policies import PolicyCache
 from service.routes import decisions, experiments, insights, rewards
+from service.routes.responses import errors
 from service.schemas import ServiceHealth
 from service.settings import Settings
+from service.store import learning
 
 log = logging.getLogger("bandit_fusion.service")
 
@@ -47,58 +52,104 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             engine.dispose()
 
+    production = settings.environment == "production"
     app = FastAPI(
         title="bandit-fusion allocation service",
         version="1.0.0",
         summary="Live traffic allocation with multi-armed bandits, every decision and reward "
         "logged in SQL.",
         lifespan=lifespan,
-        docs_url=None if settings.environment == "production" else "/docs",
+        # in production both are served below, behind an API key
+        docs_url=None if production else "/docs",
+        openapi_url=None if production else "/openapi.json",
         redoc_url=None,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = factory
     app.state.policy_cache = PolicyCache()
     app.state.key_verifier = KeyVerifier(factory, settings.auth_cache_ttl_s)
 
-    @app.exception_handler(ServiceError)
-    async def _service_error(_request: Request, err: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": err.message}, status_code=err.status_code)
+    _add_error_handlers(app)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
-        errors = err.errors()
-        parts = []
-        for e in errors:
-            loc = ".".join(str(x) for x in e.get("loc", ()))
-            parts.append(f"{loc}: {e.get('msg', 'invalid')}")
-        return JSONResponse(
-            {
-                "detail": "; ".join(parts) or "invalid request",
-                # the offending input is not echoed back (it may be huge, or NaN)
-                "errors": jsonable_encoder(
-                    [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in errors]
-                ),
-            },
-            status_code=422,
-        )
-
-    @app.get("/v1/health", response_model=ServiceHealth, tags=["service"])
+    @app.get(
+        "/v1/health",
+        response_model=ServiceHealth,
+        response_model_exclude_none=True,
+        tags=["service"],
+        responses=errors(503),
+    )
     def service_health() -> ServiceHealth:
-        """Liveness: the database answers. No API key needed."""
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            conn.rollback()
-        return ServiceHealth(status="ok", database=engine.dialect.name)
+        """Liveness: the database answers. No API key needed; in production the answer
+        says nothing about the backend."""
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                conn.rollback()
+        except SQLAlchemyError as err:
+            log.error("health check: the database does not answer: %s", err)
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "unavailable") from err
+        return ServiceHealth(status="ok", database=None if production else engine.dialect.name)
 
     for module in (experiments, decisions, rewards, insights):
         app.include_router(module.router)
+    if production:
+        _add_private_docs(app)
     return app
 
 
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answer is a :class:`service.schemas.Error` body."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, err: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": printable(err.message)}, status_code=err.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": printable(str(err.detail))},
+            status_code=err.status_code,
+            headers=getattr(err, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+        # the offending input is not echoed back (it may be huge, NaN or a lone surrogate)
+        items = [
+            {
+                "type": str(e.get("type", "invalid")),
+                "loc": [x if isinstance(x, int) else printable(str(x)) for x in e.get("loc", ())],
+                "msg": printable(str(e.get("msg", "invalid"))),
+            }
+            for e in err.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(str(x) for x in i['loc'])}: {i['msg']}" for i in items)
+        return JSONResponse({"detail": detail or "invalid request", "errors": items}, 422)
+
+
+def _add_private_docs(app: FastAPI) -> None:
+    """Production: the OpenAPI document and its Swagger page need an API key (any scope).
+
+    The page embeds the document, so it needs no second request (which a browser would send
+    without the key)."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_key: ReadKey) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(_key: ReadKey) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_ui_parameters={"spec": app.openapi()},
+        )
+
+
 async def _settle_loop(app: FastAPI, interval: float) -> None:
-    """Learn the zero reward of decisions whose window closed (see repository.settle)."""
+    """Learn the zero reward of decisions whose window closed (see ``learning.settle``)."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -109,4 +160,4 @@ async def _settle_loop(app: FastAPI, interval: float) -> None:
 
 def _settle_once(app: FastAPI) -> Any:
     with app.state.sessionmaker() as session:
-        return repository.settle_all(session, app.state.policy_cache)
+        return learning.settle_all(session, app.state.policy_cache)

@@ -2,7 +2,8 @@
 
 A key is sent as ``Authorization: Bearer bf_...`` (or ``X-API-Key: bf_...``). Scopes are
 ordered: ``read`` < ``write`` < ``admin``; a key satisfies any scope up to its own, so an
-``admin`` key can also decide and read. Only the SHA-256 of a key is stored.
+``admin`` key can also decide and read. A key may also be limited to a list of experiments
+(:meth:`KeyInfo.covers`); a global key acts on all. Only the SHA-256 of a key is stored.
 
 Verified keys are trusted for ``auth_cache_ttl_s`` seconds per process (default 2 s) to spare
 a query per request; a revoked key therefore stops working within that delay.
@@ -15,10 +16,9 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
-from service.repository import KeyInfo, hash_key
+from service.store.keys import SCOPES, KeyInfo, hash_key, verify_api_key
 
-RANK = {scope: i for i, scope in enumerate(repository.SCOPES)}
+RANK = {scope: i for i, scope in enumerate(SCOPES)}
 
 
 class KeyVerifier:
@@ -45,7 +45,7 @@ class KeyVerifier:
         digest = hash_key(raw)
         now = time.monotonic()
         with self._factory() as session:
-            info = repository.verify_api_key(session, raw)
+            info = verify_api_key(session, raw)
             session.rollback()
         with self._lock:
             if info is None:

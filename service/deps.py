@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import KeyVerifier, allows
 from service.policies import PolicyCache
-from service.repository import KeyInfo
+from service.schemas import KEY_PATTERN
 from service.settings import Settings
+from service.store.keys import KeyInfo
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -41,6 +42,9 @@ async def get_cache(request: Request) -> PolicyCache:
     cache: PolicyCache = request.app.state.policy_cache
     return cache
 
+
+#: The experiment key in a URL; one that no experiment could have is a 422.
+KeyPath = Annotated[str, Path(pattern=KEY_PATTERN, description="The experiment's key.")]
 
 SessionDep = Annotated[Session, Depends(get_session)]
 # For the hot paths: an async route that opens its session inside one threadpool call
@@ -79,9 +83,18 @@ def require(scope: str) -> Callable[..., Any]:
                 status.HTTP_403_FORBIDDEN,
                 f"this API key has scope {key.scope!r}; this operation needs {scope!r}",
             )
+        experiment = request.path_params.get("key")
+        if experiment is not None and not key.covers(experiment):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, not_covered(key, experiment))
         return key
 
     return check
+
+
+def not_covered(key: KeyInfo, experiment: str) -> str:
+    """The 403 message for a key limited to other experiments."""
+    listed = ", ".join(key.experiments or ())
+    return f"this API key is limited to the experiments {listed}; not {experiment!r}"
 
 
 AdminKey = Annotated[KeyInfo, Depends(require("admin"))]

@@ -23,3 +23,9 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError):
     status_code = 422
+
+
+def printable(message: str) -> str:
+    """``message`` with anything UTF-8 cannot encode (a lone surrogate echoed from the
+    input) escaped, so that an error answer can always be sent."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")

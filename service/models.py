@@ -4,12 +4,12 @@ Tables
 ------
 ``experiments``      configuration (arms, policy and its parameters, reward definition, ...)
 ``policy_states``    one row per experiment: the serialised policy, its version and the
-                     allocation it implies; the row every learner locks (see ``repository``)
+                     allocation it implies; the row every learner locks (see ``service.store``)
 ``policy_updates``   append-only log, one row per state change, numbered ``seq`` per experiment
 ``decisions``        every decision with the probability of every arm at that moment
 ``rewards``          every click / conversion (and the implicit zero of an unrewarded decision)
 ``arm_stats``        per-arm reward aggregates, kept up to date under the policy-state lock
-``api_keys``         hashed, scoped API keys
+``api_keys``         hashed API keys, each with a scope and optionally a list of experiments
 
 The API schemas live apart in :mod:`service.schemas`.
 """
@@ -188,5 +188,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the full key
     scope: Mapped[str] = mapped_column(String(16))  # admin | write | read
     name: Mapped[str] = mapped_column(String(200), default="")
+    # experiment keys the key may act on; NULL: every experiment (a global key)
+    experiments: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -13,6 +13,7 @@ evaluation and the sample-ratio test need), and every decision can be replayed f
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -20,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from bandit import Policy
 from service.errors import Invalid
 from service.models import Experiment
 
 
-def build_policy(exp: Experiment) -> Any:
+def build_policy(exp: Experiment) -> Policy:
     """A fresh policy for ``exp`` (its state before any reward)."""
     return make(
         exp.policy,
@@ -50,7 +52,7 @@ def make(
     control_arm: int | None,
     control_share: float,
     params: dict[str, Any],
-) -> Any:
+) -> Policy:
     """``bandit.make_policy`` with its errors turned into :class:`Invalid` (HTTP 422)."""
     import bandit
 
@@ -74,22 +76,53 @@ def make(
             control_share=control_share,
             **params,
         )
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OverflowError) as err:
         raise Invalid(f"invalid policy configuration: {err}") from err
 
 
-def restore(state: dict[str, Any]) -> Any:
+def restore(state: dict[str, Any]) -> Policy:
     from bandit import from_state_dict
 
     return from_state_dict(state)
 
 
-def allocation_of(policy: Any) -> list[float]:
+def allocation_of(policy: Policy) -> list[float]:
     alloc = np.asarray(policy.allocation(), dtype=float)
     return [float(x) for x in alloc]
 
 
-def is_bounded(policy: Any) -> bool:
+def check_reward(policy: Policy, normalized: float, what: str) -> None:
+    """Raise :class:`Invalid` unless ``policy`` accepts the observation ``normalized``.
+
+    The test is the policy's own (``bandit.validation.check_batch`` against its
+    ``reward_range``), run before anything is stored.
+    """
+    from bandit.validation import check_batch
+
+    low, high = policy.reward_range
+    try:
+        check_batch(np.zeros(1, dtype=np.int64), np.array([normalized]), 1, low, high)
+    except ValueError as err:
+        raise Invalid(f"{what} cannot be learned by {policy.name!r}: {err}") from err
+
+
+def checked_result(policy: Policy) -> tuple[list[float], dict[str, Any]]:
+    """The allocation and the JSON state of ``policy`` after an update, or ``ValueError``
+    when either holds a non-finite number (a reward too large for the policy's arithmetic):
+    neither could be stored, nor serve decisions."""
+    allocation = allocation_of(policy)
+    if not all(math.isfinite(p) for p in allocation):
+        raise ValueError(
+            "its allocation would not be finite (a reward too large for its arithmetic)"
+        )
+    try:
+        state: dict[str, Any] = json.loads(json.dumps(policy.state_dict(), allow_nan=False))
+    except ValueError as err:
+        raise ValueError(f"its state would hold a non-finite number ({err})") from err
+    return allocation, state
+
+
+def is_bounded(policy: Policy) -> bool:
     low, high = policy.reward_range
     return math.isfinite(low) and math.isfinite(high)
 
@@ -118,16 +151,16 @@ class PolicyCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[int, tuple[int, Any]] = {}
+        self._items: dict[int, tuple[int, Policy]] = {}
 
-    def take(self, experiment_id: int, version: int) -> Any | None:
+    def take(self, experiment_id: int, version: int) -> Policy | None:
         with self._lock:
             item = self._items.pop(experiment_id, None)
         if item is not None and item[0] == version:
             return item[1]
         return None
 
-    def put(self, experiment_id: int, version: int, policy: Any) -> None:
+    def put(self, experiment_id: int, version: int, policy: Policy) -> None:
         with self._lock:
             self._items[experiment_id] = (version, policy)
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from service.validation import MAX_JSON_DEPTH, check_json, check_text
 
 ExperimentKey = str
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -14,19 +23,51 @@ RewardKind = Literal["click", "conversion"]
 Scope = Literal["admin", "write", "read"]
 Status = Literal["active", "paused", "stopped"]
 
+#: Limits that keep every stored number inside the database's types and the service's
+#: arithmetic (datetimes, 32-bit integer columns, sums of squares in float64).
+MAX_REWARD_WINDOW_S = 1e9  # about 31.7 years
+MAX_BURN_IN = 1_000_000_000  # fits the 32-bit INTEGER column
+MAX_REWARD_DEFINITION = 1e9
+MAX_OFFSET = 1_000_000_000
 
-class Message(BaseModel):
-    detail: str
+#: A string that PostgreSQL and every JSON encoder accept: no NUL, no lone surrogate.
+Text = Annotated[str, AfterValidator(check_text)]
+#: One share per arm.
+Shares = Annotated[list[float], Field(max_length=1000)]
+
+
+class FieldError(BaseModel):
+    """One validation error: where (``loc``), what (``msg``) and its ``type``."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class Error(BaseModel):
+    """Every error answer (4xx) has this body."""
+
+    detail: str = Field(description="What was wrong, in one line.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="One entry per invalid field (422 validation errors only)."
+    )
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields, NaN and infinities are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- experiments
 
 
-class ExperimentCreate(BaseModel):
+class ExperimentCreate(Body):
     """A new experiment: its arms, the policy that allocates traffic and how rewards count."""
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -46,11 +87,15 @@ class ExperimentCreate(BaseModel):
     )
 
     key: str = Field(pattern=KEY_PATTERN, description="Unique key used in URLs.")
-    name: str = Field(default="", max_length=200)
-    arms: list[str] = Field(min_length=2, max_length=1000, description="Distinct arm names.")
-    policy: str = Field(default="thompson", description="A name from bandit.POLICIES.")
+    name: Text = Field(default="", max_length=200)
+    arms: list[Text] = Field(min_length=2, max_length=1000, description="Distinct arm names.")
+    policy: Text = Field(
+        default="thompson", max_length=64, description="A name from bandit.POLICIES."
+    )
     params: dict[str, Any] = Field(
-        default_factory=dict, description="Policy hyper-parameters, e.g. {'gamma': 0.999}."
+        default_factory=dict,
+        max_length=64,
+        description="Policy hyper-parameters, e.g. {'gamma': 0.999}.",
     )
     seed: int | None = Field(
         default=None, ge=0, lt=2**63, description="Policy seed (random if unset)."
@@ -62,14 +107,19 @@ class ExperimentCreate(BaseModel):
         "out are stored but not learned, e.g. {'conversion': 1} is conversion-only. The policy "
         "learns value / max(definition) so that rewards fall in [0, 1].",
     )
-    floors: float | list[float] | None = Field(default=None, description="Minimum share per arm.")
-    caps: float | list[float] | None = Field(default=None, description="Maximum share per arm.")
-    control_arm: str | None = Field(default=None, description="Arm that receives control_share.")
+    floors: float | Shares | None = Field(default=None, description="Minimum share per arm.")
+    caps: float | Shares | None = Field(default=None, description="Maximum share per arm.")
+    control_arm: Text | None = Field(
+        default=None, max_length=200, description="Arm that receives control_share."
+    )
     control_share: float = Field(default=0.0, ge=0.0, le=1.0)
-    burn_in: int = Field(default=0, ge=0, description="Decisions allocated uniformly at first.")
+    burn_in: int = Field(
+        default=0, ge=0, le=MAX_BURN_IN, description="Decisions allocated uniformly at first."
+    )
     reward_window_s: float | None = Field(
         default=86400.0,
         gt=0,
+        le=MAX_REWARD_WINDOW_S,
         description="Seconds after a decision during which its rewards are learned. Later "
         "rewards are stored as late; a decision with no reward in its window is learned as a "
         "zero reward. null: no window (nothing is late, nothing is zero-filled).",
@@ -79,8 +129,8 @@ class ExperimentCreate(BaseModel):
         default="fallback",
         description="Paused or stopped experiment: answer with fallback_arm, or with 409.",
     )
-    fallback_arm: str | None = Field(
-        default=None, description="Defaults to control_arm, else arm 0."
+    fallback_arm: Text | None = Field(
+        default=None, max_length=200, description="Defaults to control_arm, else arm 0."
     )
 
     @field_validator("arms")
@@ -100,9 +150,18 @@ class ExperimentCreate(BaseModel):
         if not reward:
             raise ValueError("reward must define at least one of 'click' and 'conversion'")
         for kind, value in reward.items():
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"reward[{kind!r}] must be a positive finite number, got {value}")
+            if not (math.isfinite(value) and 0 < value <= MAX_REWARD_DEFINITION):
+                raise ValueError(
+                    f"reward[{kind!r}] must be a positive finite number up to "
+                    f"{MAX_REWARD_DEFINITION:g}, got {value}"
+                )
         return reward
+
+    @field_validator("params")
+    @classmethod
+    def _json_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        check_json(params, "params", MAX_JSON_DEPTH)
+        return params
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentCreate:
@@ -165,12 +224,23 @@ class ExperimentPage(BaseModel):
 # --------------------------------------------------------------------------- decisions
 
 
-class DecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionCreate(Body):
+    unit_id: Text = Field(min_length=1, max_length=200, description="User / session / request.")
+    context: dict[str, Any] | None = Field(
+        default=None,
+        description="Stored with the decision: any JSON object without NaN or infinities, "
+        "at most max_context_bytes (setting) once encoded.",
+    )
+    served_items: list[Annotated[Text, Field(max_length=200)]] | None = Field(
+        default=None, max_length=1000
+    )
 
-    unit_id: str = Field(min_length=1, max_length=200, description="User / session / request.")
-    context: dict[str, Any] | None = Field(default=None, description="Stored with the decision.")
-    served_items: list[str] | None = Field(default=None, max_length=1000)
+    @field_validator("context")
+    @classmethod
+    def _json_context(cls, context: dict[str, Any] | None) -> dict[str, Any] | None:
+        if context is not None:
+            check_json(context, "context", MAX_JSON_DEPTH)
+        return context
 
 
 class DecisionOut(BaseModel):
@@ -188,16 +258,14 @@ class DecisionOut(BaseModel):
 # --------------------------------------------------------------------------- rewards
 
 
-class RewardCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision_id: str = Field(min_length=1, max_length=64)
+class RewardCreate(Body):
+    decision_id: Text = Field(min_length=1, max_length=64)
     kind: RewardKind = "click"
     value: float | None = Field(
         default=None, description="Defaults to the experiment's value for this kind."
     )
-    item: str | None = Field(default=None, max_length=200)
-    reward_id: str | None = Field(
+    item: Text | None = Field(default=None, max_length=200)
+    reward_id: Text | None = Field(
         default=None,
         min_length=1,
         max_length=200,
@@ -212,10 +280,10 @@ class RewardCreate(BaseModel):
         return v
 
 
-class RewardBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rewards: list[RewardCreate] = Field(min_length=1)
+class RewardBatch(Body):
+    rewards: list[RewardCreate] = Field(
+        min_length=1, description="At most max_batch_size (setting) rewards."
+    )
 
 
 RewardStatus = Literal["learned", "late", "orphan", "ignored"]
@@ -303,4 +371,6 @@ class HealthOut(BaseModel):
 
 class ServiceHealth(BaseModel):
     status: Literal["ok"]
-    database: str
+    database: str | None = Field(
+        default=None, description="The database's dialect; left out in production."
+    )

@@ -28,7 +28,8 @@ class Settings(BaseSettings):
 
     environment: Literal["local", "production"] = Field(
         default="local",
-        description="'production' refuses the implicit SQLite file and the API docs.",
+        description="'production' refuses the implicit SQLite file, asks for an API key "
+        "to read the API docs, and keeps the database's kind out of /v1/health.",
     )
     database_url: str | None = Field(
         default=None,
@@ -62,7 +63,18 @@ class Settings(BaseSettings):
         "whose reward window closed without a reward; 0 disables the background pass.",
     )
     max_batch_size: int = Field(
-        default=10_000, ge=1, description="Most rewards in one batch request."
+        default=10_000, ge=1, description="Most rewards in one batch request (else 413)."
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body in bytes; a larger one is refused with 413 as soon "
+        "as its Content-Length announces it or its streamed bytes pass the limit.",
+    )
+    max_context_bytes: int = Field(
+        default=16 * 1024,
+        ge=2,
+        description="Largest decision context in bytes, encoded as compact UTF-8 JSON (413).",
     )
 
     @model_validator(mode="after")

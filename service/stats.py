@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-Z95 = 1.959963984540054
+from bandit.inference import expected_loss, probability_best
+from bandit.intervals import mean_interval
 
 
 @dataclass(frozen=True)
@@ -20,54 +21,43 @@ class ArmSummary:
     expected_loss: list[float]
 
 
-def arm_summary(
-    n: np.ndarray,
-    sums: np.ndarray,
-    sq_sums: np.ndarray,
-    scale: float,
-    seed: int = 0,
-    draws: int = 20_000,
-) -> ArmSummary:
+def arm_summary(n: np.ndarray, sums: np.ndarray, sq_sums: np.ndarray, scale: float) -> ArmSummary:
     """Mean reward per observation with a 95% interval, P(best) and expected loss.
 
     ``n``, ``sums``, ``sq_sums`` are per-arm counts and sums of the *normalised* rewards in
     [0, 1]; results are given back in reward-definition units (times ``scale``).
 
     Interval: the normal approximation ``mean ± 1.96 * s / sqrt(n)`` (``s`` the sample
-    standard deviation), clipped to [0, scale]; None below two observations.
-    P(best) and expected loss ``E[max_j θ_j - θ_i]`` come from ``draws`` Monte-Carlo draws of
-    the posterior ``θ_i ~ Beta(1 + sum_i, 1 + n_i - sum_i)`` (the conjugate posterior for
-    rewards in [0, 1], used as an approximation for fractional rewards), seeded for
-    reproducible answers.
+    standard deviation; :func:`bandit.intervals.mean_interval`), clipped to [0, scale];
+    None below two observations.
+    P(best) and expected loss ``E[max_j θ_j - θ_i]`` are exact (quadrature, no random draws:
+    :mod:`bandit.inference`) for the posteriors ``θ_i ~ Beta(1 + sum_i, 1 + n_i - sum_i)``
+    (the conjugate posterior for rewards in [0, 1], used as an approximation for fractional
+    rewards).
     """
-    k = len(n)
+    n = np.asarray(n, dtype=float)
+    sums = np.asarray(sums, dtype=float)
+    m = np.divide(sums, n, out=np.zeros_like(sums), where=n >= 1)
+    var = np.divide(
+        np.asarray(sq_sums, dtype=float) - n * m * m,
+        n - 1,
+        out=np.zeros_like(sums),
+        where=n >= 2,
+    )
+    low, high = mean_interval(m, np.sqrt(np.maximum(var, 0.0)), n, 0.95, "normal")
     mean: list[float | None] = []
-    low: list[float | None] = []
-    high: list[float | None] = []
-    for i in range(k):
-        if n[i] < 1:
-            mean.append(None)
-            low.append(None)
-            high.append(None)
-            continue
-        m = sums[i] / n[i]
-        mean.append(float(m * scale))
-        if n[i] < 2:
-            low.append(None)
-            high.append(None)
-            continue
-        var = max(0.0, (sq_sums[i] - n[i] * m * m) / (n[i] - 1))
-        half = Z95 * np.sqrt(var / n[i])
-        low.append(float(max(0.0, m - half) * scale))
-        high.append(float(min(1.0, m + half) * scale))
-    rng = np.random.default_rng(seed)
+    lows: list[float | None] = []
+    highs: list[float | None] = []
+    for i in range(len(n)):
+        mean.append(float(m[i] * scale) if n[i] >= 1 else None)
+        enough = n[i] >= 2
+        lows.append(float(max(0.0, low[i]) * scale) if enough else None)
+        highs.append(float(min(1.0, high[i]) * scale) if enough else None)
     a = 1.0 + np.clip(sums, 0, None)
     b = 1.0 + np.clip(n - sums, 0, None)
-    theta = rng.beta(a, b, size=(draws, k))
-    best = theta.argmax(axis=1)
-    prob_best = np.bincount(best, minlength=k) / draws
-    loss = (theta.max(axis=1, keepdims=True) - theta).mean(axis=0) * scale
-    return ArmSummary(mean, low, high, [float(x) for x in prob_best], [float(x) for x in loss])
+    prob_best = probability_best(a, b)
+    loss = expected_loss(a, b) * scale
+    return ArmSummary(mean, lows, highs, [float(x) for x in prob_best], [float(x) for x in loss])
 
 
 @dataclass(frozen=True)

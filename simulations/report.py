@@ -1,7 +1,8 @@
 """Summaries, row files and regret plots for finished runs.
 
 * :func:`summarize` -- per (environment, policy): final expected regret, mean and 95%
-  t-interval over seeds (``scipy.stats.t``), wall time.  Flat dicts, ready for JSON.
+  t-interval over seeds (:func:`bandit.intervals.mean_interval`), wall time.  Flat dicts,
+  ready for JSON.
 * :class:`RowWriter` -- streams runs' rows into one CSV or Parquet file as they finish, so
   T = 100,000 x 20 seeds x several policies never has to sit in memory at once.
 * :func:`plot_regret` -- cumulative regret over time, mean with a 95% band over seeds, one panel
@@ -10,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bandit import intervals
 from simulations.runner import RunResult
 
 __all__ = ["RowWriter", "mean_interval", "plot_regret", "summarize"]
@@ -36,10 +37,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     mean = float(x.mean())
     if x.size < 2 or float(x.std()) == 0.0:
         return mean, mean, mean
-    from scipy import stats
-
-    sem = float(stats.sem(x))
-    low, high = stats.t.interval(confidence, df=x.size - 1, loc=mean, scale=sem)
+    low, high = intervals.mean_interval(mean, float(x.std(ddof=1)), x.size, confidence, "t")
     return mean, float(low), float(high)
 
 
@@ -51,10 +49,8 @@ def _band(
     n = curves.shape[0]
     if n < 2:
         return mean, mean, mean
-    from scipy import stats
-
-    half = stats.t.ppf(0.5 + confidence / 2, df=n - 1) * curves.std(axis=0, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
+    low, high = intervals.mean_interval(mean, curves.std(axis=0, ddof=1), n, confidence, "t")
+    return mean, low, high
 
 
 def _group(results: Iterable[RunResult]) -> dict[tuple[str, str], list[RunResult]]:

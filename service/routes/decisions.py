@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+import json
+
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
-from service.deps import SessionmakerDep, WriteKey
-from service.schemas import DecisionCreate, DecisionOut, Message
+from service.deps import KeyPath, SessionmakerDep, SettingsDep, WriteKey
+from service.routes.responses import BODY, KEYED, errors
+from service.schemas import DecisionCreate, DecisionOut
+from service.store import decisions
 
 router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
 
@@ -17,18 +20,25 @@ router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
     "/{key}/decisions",
     response_model=DecisionOut,
     status_code=status.HTTP_201_CREATED,
-    responses={
-        401: {"model": Message},
-        403: {"model": Message},
-        404: {"model": Message},
-        409: {"model": Message, "description": "paused/stopped and configured to reject"},
-    },
+    responses=errors(KEYED, BODY, 404, 409, s409="Paused or stopped and set to reject."),
 )
 async def decide(
-    key: str, body: DecisionCreate, factory: SessionmakerDep, _key: WriteKey
+    key: KeyPath,
+    body: DecisionCreate,
+    factory: SessionmakerDep,
+    settings: SettingsDep,
+    _key: WriteKey,
 ) -> Response:
     """Choose an arm for a unit. The decision (with the probability of every arm and the
     policy version) is committed before the response is sent."""
+    if body.context is not None:
+        size = len(json.dumps(body.context, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > settings.max_context_bytes:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                f"context is {size} bytes once encoded, above the limit of "
+                f"{settings.max_context_bytes} (setting max_context_bytes)",
+            )
     # On SQLite the store's work is two short local statements (about 0.4 ms): inline on the
     # event loop, since a thread hop costs as much again. On PostgreSQL the statements wait
     # on the server, so they run in the threadpool and other requests proceed meanwhile.
@@ -42,4 +52,4 @@ async def decide(
 
 def _decide(factory: sessionmaker[Session], key: str, body: DecisionCreate) -> DecisionOut:
     with factory() as session:
-        return repository.decide(session, key, body)
+        return decisions.decide(session, key, body)

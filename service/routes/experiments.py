@@ -2,57 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
-from service import repository
-from service.deps import AdminKey, ReadKey, SessionDep
-from service.schemas import ExperimentCreate, ExperimentOut, ExperimentPage, Message, Status
+from service.deps import AdminKey, KeyPath, ReadKey, SessionDep, not_covered
+from service.routes.responses import BODY, KEYED, errors
+from service.schemas import MAX_OFFSET, ExperimentCreate, ExperimentOut, ExperimentPage, Status
+from service.store import experiments as store
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
-
-ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Message}, 403: {"model": Message}}
 
 
 @router.post(
     "",
     response_model=ExperimentOut,
     status_code=status.HTTP_201_CREATED,
-    responses={**ERRORS, 409: {"model": Message}, 422: {"model": Message}},
+    responses=errors(KEYED, BODY, 409, s409="An experiment with this key already exists."),
 )
 def create_experiment(body: ExperimentCreate, session: SessionDep, _key: AdminKey) -> ExperimentOut:
-    """Create an experiment; the policy is validated by building it."""
-    return repository.create_experiment(session, body)
+    """Create an experiment; the policy is validated by building it. A key limited to some
+    experiments may create only those."""
+    if not _key.covers(body.key):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, not_covered(_key, body.key))
+    return store.create_experiment(session, body)
 
 
-@router.get("", response_model=ExperimentPage, responses=ERRORS)
+@router.get("", response_model=ExperimentPage, responses=errors(KEYED))
 def list_experiments(
     session: SessionDep,
     _key: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: Status | None = None,
 ) -> ExperimentPage:
-    items, total = repository.list_experiments(session, limit, offset, status)
+    """Experiments in creation order; a key limited to some experiments sees only those."""
+    items, total = store.list_experiments(session, limit, offset, status, _key.experiments)
     return ExperimentPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{key}", response_model=ExperimentOut, responses={**ERRORS, 404: {"model": Message}})
-def read_experiment(key: str, session: SessionDep, _key: ReadKey) -> ExperimentOut:
-    return repository.get_experiment(session, key)
+@router.get("/{key}", response_model=ExperimentOut, responses=errors(KEYED, 404))
+def read_experiment(key: KeyPath, session: SessionDep, _key: ReadKey) -> ExperimentOut:
+    return store.get_experiment(session, key)
 
 
 def _action(action: str, doc: str) -> None:
-    def endpoint(key: str, session: SessionDep, _key: AdminKey) -> ExperimentOut:
-        return repository.set_status(session, key, action)
+    def endpoint(key: KeyPath, session: SessionDep, _key: AdminKey) -> ExperimentOut:
+        return store.set_status(session, key, action)
 
     endpoint.__doc__ = doc
     endpoint.__name__ = f"{action}_experiment"
     router.post(
         f"/{{key}}/{action}",
         response_model=ExperimentOut,
-        responses={**ERRORS, 404: {"model": Message}, 409: {"model": Message}},
+        responses=errors(KEYED, 404, 409, s409="Not allowed from the experiment's status."),
     )(endpoint)
 
 

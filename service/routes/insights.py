@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
-from service import repository
-from service.deps import ReadKey, SessionDep
-from service.schemas import AllocationOut, HealthOut, Message, StatsOut
+from service.deps import KeyPath, ReadKey, SessionDep
+from service.routes.responses import KEYED, errors
+from service.schemas import AllocationOut, HealthOut, StatsOut
+from service.store import insights
 
 router = APIRouter(prefix="/v1/experiments", tags=["insights"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message},
-    403: {"model": Message},
-    404: {"model": Message},
-}
+ERRORS = errors(KEYED, 404)
 
 
 @router.get("/{key}/allocation", response_model=AllocationOut, responses=ERRORS)
-def read_allocation(key: str, session: SessionDep, _key: ReadKey) -> AllocationOut:
+def read_allocation(key: KeyPath, session: SessionDep, _key: ReadKey) -> AllocationOut:
     """The probability each arm gets at the next decision."""
-    return repository.allocation(session, key)
+    return insights.allocation(session, key)
 
 
 @router.get("/{key}/stats", response_model=StatsOut, responses=ERRORS)
-def read_stats(key: str, session: SessionDep, _key: ReadKey) -> StatsOut:
+def read_stats(key: KeyPath, session: SessionDep, _key: ReadKey) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with a 95% interval,
     probability of being best, expected loss and current weight."""
-    return repository.experiment_stats(session, key)
+    return insights.experiment_stats(session, key)
 
 
 @router.get("/{key}/health", response_model=HealthOut, responses=ERRORS)
-def read_health(key: str, session: SessionDep, _key: ReadKey) -> HealthOut:
+def read_health(key: KeyPath, session: SessionDep, _key: ReadKey) -> HealthOut:
     """Sample-ratio-mismatch test of the observed traffic against the logged
     probabilities; pending, late, orphan and duplicate reward counts; last policy update."""
-    return repository.health(session, key)
+    return insights.health(session, key)

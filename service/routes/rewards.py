@@ -9,31 +9,33 @@ from fastapi import APIRouter, Header, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import repository
-from service.deps import CacheDep, SessionmakerDep, SettingsDep, WriteKey
+from service.deps import CacheDep, KeyPath, SessionmakerDep, SettingsDep, WriteKey
 from service.policies import PolicyCache
-from service.schemas import Message, RewardBatch, RewardBatchOut, RewardCreate, RewardOut
+from service.routes.responses import BODY, KEYED, errors
+from service.schemas import RewardBatch, RewardBatchOut, RewardCreate, RewardOut, Text
+from service.store import rewards as store
 
 router = APIRouter(prefix="/v1/experiments", tags=["rewards"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Message},
-    403: {"model": Message},
-    404: {"model": Message, "description": "unknown experiment or decision"},
-    422: {"model": Message, "description": "bad value, or key reused with another body"},
-}
+ERRORS: dict[int | str, dict[str, Any]] = errors(
+    KEYED,
+    BODY,
+    404,
+    s404="Unknown experiment, or (single reward) unknown decision.",
+    s422="Invalid input, a value the policy cannot learn, or a key reused with another body.",
+)
 
 
 @router.post("/{key}/rewards", response_model=RewardOut, responses=ERRORS)
 async def post_reward(
-    key: str,
+    key: KeyPath,
     body: RewardCreate,
     response: Response,
     factory: SessionmakerDep,
     cache: CacheDep,
     _key: WriteKey,
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+        Text | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
 ) -> RewardOut:
     """Record one reward. Sending the same ``Idempotency-Key`` (or ``reward_id``) again
@@ -55,7 +57,7 @@ async def post_reward(
 
 @router.post("/{key}/rewards/batch", response_model=RewardBatchOut, responses=ERRORS)
 async def post_rewards(
-    key: str,
+    key: KeyPath,
     body: RewardBatch,
     factory: SessionmakerDep,
     cache: CacheDep,
@@ -68,8 +70,9 @@ async def post_rewards(
     reused with a different body the whole batch is rejected and nothing is stored."""
     if len(body.rewards) > settings.max_batch_size:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"a batch holds at most {settings.max_batch_size} rewards, got {len(body.rewards)}",
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"a batch holds at most {settings.max_batch_size} rewards, got {len(body.rewards)} "
+            "(setting max_batch_size)",
         )
     items = [(r.reward_id or uuid.uuid4().hex, r) for r in body.rewards]
     results, version = await run_in_threadpool(_record, factory, key, items, cache)
@@ -84,4 +87,4 @@ def _record(
     cache: PolicyCache,
 ) -> tuple[list[RewardOut], int]:
     with factory() as session:
-        return repository.record_rewards(session, key, items, cache)
+        return store.record_rewards(session, key, items, cache)

@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from service import repository
 from service.app import create_app
 from service.db import make_engine, make_sessionmaker
 from service.models import Base
 from service.settings import Settings
+from service.store import keys as key_store
 
 PG_URL = os.environ.get(
     "BANDIT_FUSION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -117,8 +117,8 @@ def keys(session_factory: Any) -> dict[str, str]:
     """One raw API key per scope."""
     out = {}
     with session_factory() as session:
-        for scope in repository.SCOPES:
-            out[scope], _ = repository.create_api_key(session, scope, f"test {scope}")
+        for scope in key_store.SCOPES:
+            out[scope], _ = key_store.create_api_key(session, scope, f"test {scope}")
     return out
 
 

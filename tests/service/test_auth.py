@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service import repository
+from service.store import keys as key_store
 
 
 def test_no_key_401(api):
@@ -44,8 +44,8 @@ def test_keys_are_hashed_and_revocable(api, session_factory):
     with session_factory() as session:
         stored = session.scalars(select(ApiKey.key_hash)).all()
         assert api.keys["read"] not in stored
-        assert repository.hash_key(api.keys["read"]) in stored
+        assert key_store.hash_key(api.keys["read"]) in stored
         prefix = api.keys["read"].split("_")[1]
-        repository.revoke_api_key(session, prefix)
+        key_store.revoke_api_key(session, prefix)
     r = api.get("/v1/experiments")
     assert r.status_code == 401 and "revoked" in r.json()["detail"]

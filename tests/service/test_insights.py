@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from service import repository
 from service.models import utcnow
 from service.policies import PolicyCache
+from service.store import audit, learning
 
 
 def test_allocation_stats_health(api):
@@ -47,16 +47,16 @@ def test_settle_learns_zero_for_unrewarded_decisions(api, session_factory):
     api.post("/v1/experiments/exp/rewards", {"decision_id": ds[0]["decision_id"]}, scope="write")
     cache = PolicyCache()
     with session_factory() as session:
-        assert repository.settle(session, "exp", cache) == 0  # windows still open
+        assert learning.settle(session, "exp", cache) == 0  # windows still open
         later = utcnow() + dt.timedelta(seconds=120)
-        assert repository.settle(session, "exp", cache, now=later) == 5
-        assert repository.settle(session, "exp", cache, now=later) == 0  # watermark
+        assert learning.settle(session, "exp", cache, now=later) == 5
+        assert learning.settle(session, "exp", cache, now=later) == 0  # watermark
     stats = api.get("/v1/experiments/exp/stats").json()
     assert sum(a["observations"] for a in stats["arms"]) == 6
     health = api.get("/v1/experiments/exp/health").json()
     assert health["pending_decisions"] == 0 and health["rewards"] == 1
     with session_factory() as session:
-        assert repository.rebuild(session, "exp").equal
+        assert audit.rebuild(session, "exp").equal
 
 
 def test_srm_detects_tampered_traffic():

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service import repository
 from service.db import make_engine, make_sessionmaker, upgrade
 from service.models import ArmStat, Decision, PolicyState, PolicyUpdate, Reward
 from service.schemas import ExperimentCreate
 from service.testing import running_server
+from service.store import audit, experiments, keys
 
 N_DECISIONS = 2000
 THREADS = 8
@@ -29,8 +29,8 @@ def test_four_workers_lose_nothing(settings, tmp_path):
     upgrade(settings)
     factory = make_sessionmaker(make_engine(settings))
     with factory() as session:
-        key, _ = repository.create_api_key(session, "write", "load")
-        repository.create_experiment(
+        key, _ = keys.create_api_key(session, "write", "load")
+        experiments.create_experiment(
             session,
             ExperimentCreate(
                 key="mp",
@@ -120,6 +120,6 @@ def test_four_workers_lose_nothing(settings, tmp_path):
         n_updates = session.scalar(select(func.count()).select_from(PolicyUpdate))
         assert state.version == n_updates - 1  # one log row per update, plus creation
         assert sum(state.state["pulls"]) == len(acked)  # every learned reward applied once
-        result = repository.rebuild(session, "mp")
+        result = audit.rebuild(session, "mp")
         assert result.observations == len(acked)
         assert result.equal, "live policy state differs from the rebuild"

@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from service import repository
 from service.models import utcnow
 from service.policies import PolicyCache
+from service.store import audit, learning
 
 POLICIES = [
     ("thompson", {}),
@@ -57,9 +57,9 @@ def test_rebuild_equals_live(api, session_factory, policy, params):
                 "/v1/experiments/exp/rewards/batch", {"rewards": chunk + chunk[:1]}, scope="write"
             )
     with session_factory() as session:  # zero rewards for the rest, an hour later
-        repository.settle(session, "exp", PolicyCache(), now=utcnow() + dt.timedelta(hours=2))
+        learning.settle(session, "exp", PolicyCache(), now=utcnow() + dt.timedelta(hours=2))
     with session_factory() as session:
-        result = repository.rebuild(session, "exp")
+        result = audit.rebuild(session, "exp")
     assert result.version > 5
     assert result.updates == result.version
     assert result.equal, "rebuilt state differs from the live one"
@@ -74,10 +74,10 @@ def test_rebuild_detects_and_repairs_a_corrupted_state(api, session_factory):
     d = api.decide()
     api.post("/v1/experiments/exp/rewards", {"decision_id": d["decision_id"]}, scope="write")
     with session_factory() as session:
-        live = repository.rebuild(session, "exp").live_state
+        live = audit.rebuild(session, "exp").live_state
         broken = {**live, "pulls": [p + 1 for p in live["pulls"]]}
         session.execute(update(PolicyState).values(state=broken))
         session.commit()
-        assert not repository.rebuild(session, "exp").equal
-        repository.rebuild(session, "exp", write=True)
-        assert repository.rebuild(session, "exp").equal
+        assert not audit.rebuild(session, "exp").equal
+        audit.rebuild(session, "exp", write=True)
+        assert audit.rebuild(session, "exp").equal

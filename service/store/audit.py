@@ -1,0 +1,114 @@
+"""Audit: rebuild a policy from the stored log and compare it with the live one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bandit import Policy
+from service import policies
+from service.models import Decision, PolicyState, Reward, utcnow
+from service.store.common import canonical, jsonable, load, lock
+
+
+@dataclass
+class RebuildResult:
+    """A rebuilt policy state next to the live one."""
+
+    experiment: str
+    updates: int  # update_batch calls replayed
+    observations: int
+    version: int  # the live policy version
+    state: dict[str, Any]  # rebuilt
+    live_state: dict[str, Any]
+    allocation: list[float]  # rebuilt
+
+    @property
+    def equal(self) -> bool:
+        """True when the rebuilt state is the live one, after as many updates as versions."""
+        same = canonical(self.state) == canonical(self.live_state)
+        return same and self.updates == self.version
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One learned observation of the log: its update, arm and what the policy saw."""
+
+    update_seq: int | None  # always set on a learned reward
+    arm: int
+    reward: float
+
+
+def observations(session: Session, experiment_id: int, scale: float) -> Iterable[Observation]:
+    """The learned observations of an experiment in the order the live learners applied them.
+
+    Each learned reward's arm comes from its decision and its observation from its raw value
+    divided by the reward definition's maximum ``scale`` (zero for a settled, unrewarded
+    decision), ordered by ``(update_seq, update_pos)``.
+    """
+    q = (
+        select(Reward.update_seq, Reward.kind, Reward.value, Decision.arm)
+        .join(Decision, Decision.id == Reward.decision_id)
+        .where(Reward.experiment_id == experiment_id, Reward.learned)
+        .order_by(Reward.update_seq, Reward.update_pos)
+    )
+    for seq, kind, value, arm in session.execute(q).yield_per(10_000):
+        yield Observation(seq, arm, 0.0 if kind == "none" else value / scale)
+
+
+def replay(policy: Policy, log: Iterable[Observation]) -> tuple[int, int]:
+    """Apply ``log`` to ``policy``, one ``update_batch`` per update; (updates, observations)."""
+    updates = count = 0
+    cur_seq: int | None = None
+    arms: list[int] = []
+    rewards: list[float] = []
+
+    def flush() -> None:
+        nonlocal updates
+        if arms:
+            policy.update_batch(np.asarray(arms, dtype=np.int64), np.asarray(rewards, dtype=float))
+            updates += 1
+            arms.clear()
+            rewards.clear()
+
+    for obs in log:
+        if obs.update_seq != cur_seq:
+            flush()
+            cur_seq = obs.update_seq
+        arms.append(obs.arm)
+        rewards.append(obs.reward)
+        count += 1
+    flush()
+    return updates, count
+
+
+def rebuild(session: Session, key: str, write: bool = False) -> RebuildResult:
+    """Recompute the policy from the stored decisions and rewards, in the logged order.
+
+    Rewards are grouped by ``update_seq`` and replayed with one ``update_batch`` per group,
+    ordered by ``update_pos``, exactly as the live learners applied them (see
+    :func:`observations`). With ``write=True`` the rebuilt state replaces the live one
+    (under the lock).
+    """
+    exp, state = lock(session, key) if write else load(session, key)
+    policy = policies.build_policy(exp)
+    scale = max(exp.reward_definition.values())
+    updates, count = replay(policy, observations(session, exp.id, scale))
+    rebuilt = jsonable(policy.state_dict())
+    allocation = policies.allocation_of(policy)
+    result = RebuildResult(key, updates, count, state.version, rebuilt, state.state, allocation)
+    if write:
+        session.execute(
+            update(PolicyState)
+            .where(PolicyState.experiment_id == exp.id)
+            .values(state=rebuilt, allocation=allocation, updated_at=utcnow())
+        )
+        session.commit()
+    else:
+        session.rollback()
+    return result

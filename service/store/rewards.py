@@ -1,0 +1,289 @@
+"""Rewards: store and learn clicks and conversions (``/v1/experiments/{key}/rewards``).
+
+:func:`record_rewards` runs in one transaction under the experiment's policy-state lock
+(see :mod:`service.store`), in steps that each do one thing: check the keys against the
+stored ones (:func:`plan_keys`), look up the decisions, judge each new reward
+(:func:`judge`), apply the learned ones to the policy, write the rows and counters, and
+answer each item (:func:`answers`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import policies
+from service.errors import Invalid
+from service.models import Decision, Reward, utcnow
+from service.schemas import RewardCreate, RewardOut
+from service.store.common import CHUNK, as_utc, lock
+from service.store.learning import SETTLE_PREFIX, Learner, settle_window
+from service.store.rows import (
+    ArmDelta,
+    DecisionRef,
+    RewardRow,
+    add_duplicates,
+    arm_deltas,
+    bump_arm_stats,
+    insert_rewards,
+)
+
+Item = tuple[str, RewardCreate]  # (idempotency key, reward)
+
+
+def request_hash(item: RewardCreate) -> str:
+    """SHA-256 of the reward's canonical body: a retry must repeat it exactly."""
+    body = {
+        "decision_id": item.decision_id,
+        "kind": item.kind,
+        "value": item.value,
+        "item": item.item,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class KeyPlan:
+    """How each item's idempotency key relates to stored rows and to the rest of the batch."""
+
+    hashes: list[str]
+    existing: dict[str, Reward]  # key -> stored row (the item is a retry)
+    first: dict[str, int] = field(default_factory=dict)  # new key -> index of its first item
+    new: list[int] = field(default_factory=list)  # indices of the items to insert
+
+    def in_batch_repeats(self, items: Sequence[Item]) -> Counter[str]:
+        """Later items repeating a new key of this batch (duplicates too)."""
+        return Counter(
+            k for i, (k, _) in enumerate(items) if k in self.first and self.first[k] != i
+        )
+
+    def retries(self, items: Sequence[Item]) -> Counter[str]:
+        """Items repeating a stored key."""
+        return Counter(k for k, _ in items if k in self.existing)
+
+
+def _check_reserved(keys: Sequence[str]) -> None:
+    reserved = [k for k in keys if k.startswith(SETTLE_PREFIX)]
+    if reserved:
+        raise Invalid(
+            f"idempotency keys starting with {SETTLE_PREFIX!r} are reserved: {reserved[0]!r}"
+        )
+
+
+def _stored(session: Session, experiment_id: int, keys: Sequence[str]) -> dict[str, Reward]:
+    out: dict[str, Reward] = {}
+    for i in range(0, len(keys), CHUNK):
+        for found in session.scalars(
+            select(Reward).where(
+                Reward.experiment_id == experiment_id,
+                Reward.idempotency_key.in_(keys[i : i + CHUNK]),
+            )
+        ):
+            out[found.idempotency_key] = found
+    return out
+
+
+def plan_keys(session: Session, experiment_id: int, items: Sequence[Item]) -> KeyPlan:
+    """Sort items into new rows and retries; :class:`Invalid` if a key changes its body."""
+    keys = list(dict.fromkeys(k for k, _ in items))
+    _check_reserved(keys)
+    plan = KeyPlan([request_hash(item) for _, item in items], _stored(session, experiment_id, keys))
+    conflicts: list[str] = []
+    for i, ((k, _), h) in enumerate(zip(items, plan.hashes, strict=True)):
+        if k in plan.existing:
+            if plan.existing[k].request_hash != h:
+                conflicts.append(k)
+        elif k in plan.first:
+            if plan.hashes[plan.first[k]] != h:
+                conflicts.append(k)
+        else:
+            plan.first[k] = i
+            plan.new.append(i)
+    if conflicts:
+        shown = ", ".join(repr(c) for c in conflicts[:5])
+        more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+        raise Invalid(
+            f"Idempotency key reused with a different body: {shown}{more}. A retry must "
+            "repeat the first request exactly; use a new key for a new reward."
+        )
+    return plan
+
+
+def find_decisions(
+    session: Session, experiment_id: int, decision_ids: Sequence[str]
+) -> dict[str, DecisionRef]:
+    """The logged decisions among ``decision_ids`` (absent ones are orphans' ids)."""
+    out: dict[str, DecisionRef] = {}
+    for j in range(0, len(decision_ids), CHUNK):
+        for did, arm, created, fb in session.execute(
+            select(Decision.id, Decision.arm, Decision.created_at, Decision.fallback).where(
+                Decision.experiment_id == experiment_id,
+                Decision.id.in_(decision_ids[j : j + CHUNK]),
+            )
+        ):
+            out[did] = DecisionRef(arm, as_utc(created), fb)
+    return out
+
+
+@dataclass
+class _Judge:
+    """Judges the new rewards of one transaction: status, learning, counters."""
+
+    learner: Learner
+    now: dt.datetime
+    deltas: dict[int, ArmDelta] = field(default_factory=arm_deltas)
+    _bounded: bool | None = None
+
+    def bounded(self) -> bool:
+        if self._bounded is None:
+            self._bounded = policies.is_bounded(self.learner.load())
+        return self._bounded
+
+    def judge(
+        self, key: str, hash_: str, item: RewardCreate, decision: DecisionRef | None
+    ) -> RewardRow:
+        """The row for one new reward; queues it on the learner when it is learned.
+
+        A reward is learned when its kind is in the reward definition, its decision was not
+        a fallback, the experiment is not stopped and it arrived within the reward window
+        (or the experiment learns late rewards). Raises :class:`Invalid` for a value outside
+        ``[0, maximum of its kind]`` on a policy with bounded rewards, and for one the policy
+        would refuse to learn (its ``reward_range``), learned or not.
+        """
+        exp = self.learner.exp
+        weight = exp.reward_definition.get(item.kind)
+        value = item.value if item.value is not None else (weight if weight is not None else 1.0)
+        row = RewardRow(
+            experiment_id=exp.id,
+            idempotency_key=key,
+            request_hash=hash_,
+            decision_id=item.decision_id,
+            arm=None,
+            kind=item.kind,
+            value=float(value),
+            item=item.item,
+            status="ignored",
+            created_at=self.now,
+        )
+        if decision is None:
+            row.status, row.orphan = "orphan", True
+            return row
+        row.arm = decision.arm
+        delta = self.deltas[decision.arm]
+        if value > 0:  # a click / conversion reported with value 0 means "none happened"
+            if item.kind == "click":
+                delta.clicks += 1
+            else:
+                delta.conversions += 1
+        window = exp.reward_window_s
+        row.late = window is not None and (self.now - decision.created_at).total_seconds() > window
+        if weight is not None and self.bounded() and not (0.0 <= value <= weight):
+            raise Invalid(
+                f"reward value {value} for kind {item.kind!r} is outside [0, {weight}] "
+                f"set by the experiment's reward definition (decision {item.decision_id})"
+            )
+        if weight is not None:
+            policies.check_reward(
+                self.learner.load(), value / self.learner.scale, f"reward value {value}"
+            )
+        if weight is None or decision.fallback or exp.status == "stopped":
+            return row  # stored, counted, not learned
+        if row.late and not exp.learn_late:
+            row.status = "late"
+            return row
+        norm = value / self.learner.scale
+        row.status, row.learned, row.normalized = "learned", True, norm
+        row.update_pos = self.learner.learn(decision.arm, norm)
+        delta.observe(value, norm)
+        return row
+
+
+def answers(
+    items: Sequence[Item], plan: KeyPlan, new_rows: list[RewardRow], ids: dict[str, int]
+) -> list[RewardOut]:
+    """One answer per item, in order: a stored row's replay or the new row."""
+    new_pos = {i: n for n, i in enumerate(plan.new)}
+    results: list[RewardOut] = []
+    for i, (k, _) in enumerate(items):
+        if k in plan.existing:
+            results.append(_replay(plan.existing[k]))
+            continue
+        first = plan.first[k]
+        row = new_rows[new_pos[first]]
+        results.append(
+            RewardOut(
+                reward_id=ids[k],
+                idempotency_key=k,
+                decision_id=row.decision_id,
+                kind=row.kind,
+                value=row.value,
+                status=row.status,  # type: ignore[arg-type]
+                replayed=first != i,
+                policy_version=row.update_seq,
+            )
+        )
+    return results
+
+
+def _replay(r: Reward) -> RewardOut:
+    return RewardOut(
+        reward_id=r.id,
+        idempotency_key=r.idempotency_key,
+        decision_id=r.decision_id,
+        kind=r.kind,
+        value=r.value,
+        status=r.status,  # type: ignore[arg-type]
+        replayed=True,
+        policy_version=r.update_seq,
+    )
+
+
+def record_rewards(
+    session: Session,
+    key: str,
+    items: Sequence[Item],
+    cache: policies.PolicyCache,
+    now: dt.datetime | None = None,
+) -> tuple[list[RewardOut], int]:
+    """Store and learn ``items`` (idempotency key, reward) in one locked transaction.
+
+    Returns one result per item, in order, and the policy version afterwards. Raises
+    :class:`Invalid` (nothing stored) when a key is reused with another body or a value is
+    out of range; unknown decisions are stored as orphans (the single endpoint answers 404).
+    """
+    now = now or utcnow()
+    exp, state = lock(session, key)
+    learner = Learner(session, exp, state, cache)
+    plan = plan_keys(session, exp.id, items)
+    decisions = find_decisions(session, exp.id, list({items[i][1].decision_id for i in plan.new}))
+    zeros = settle_window(learner, now) if plan.new else []
+    judge = _Judge(learner, now)
+    new_rows = [
+        judge.judge(
+            items[i][0], plan.hashes[i], items[i][1], decisions.get(items[i][1].decision_id)
+        )
+        for i in plan.new
+    ]
+    for zero in zeros:  # implicit zeros of settled decisions
+        assert zero.arm is not None
+        judge.deltas[zero.arm].observe(0.0, 0.0)
+
+    seq = learner.apply("rewards")
+    for row in zeros + new_rows:
+        row.update_seq = seq if row.learned else None
+    conn = session.connection()
+    ids = insert_rewards(conn, zeros + new_rows)
+    bump_arm_stats(conn, exp.id, judge.deltas)
+    add_duplicates(conn, exp.id, plan.retries(items))
+    add_duplicates(conn, exp.id, plan.in_batch_repeats(items))
+    results = answers(items, plan, new_rows, ids)
+    session.commit()
+    learner.committed()
+    return results, learner.state.version
