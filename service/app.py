@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from service.auth import KeyVerifier
-from service.db import make_engine, make_sessionmaker
+from service.background import BackgroundFailures
+from service.db import make_app_engines, make_sessionmaker
 from service.errors import ServiceError
 from service.policies import PolicyCache
 from service.routes import decisions, experiments, insights, rewards
@@ -30,8 +31,9 @@ log = logging.getLogger("bandit_fusion.service")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app, its engine and its routers for ``settings`` (default: environment)."""
     settings = settings if settings is not None else Settings()
-    engine = make_engine(settings)
-    factory = make_sessionmaker(engine)
+    engines = make_app_engines(settings)
+    factory = make_sessionmaker(engines.write)
+    read_factory = make_sessionmaker(engines.read)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            engine.dispose()
+            engines.dispose()
 
     app = FastAPI(
         title="bandit-fusion allocation service",
@@ -57,10 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = factory
+    app.state.engines = engines
+    app.state.sessionmaker = factory  # transactions that write
+    app.state.read_sessionmaker = read_factory  # read-only transactions
     app.state.policy_cache = PolicyCache()
-    app.state.key_verifier = KeyVerifier(factory, settings.auth_cache_ttl_s)
+    app.state.background_failures = BackgroundFailures()
+    app.state.key_verifier = KeyVerifier(read_factory, settings.auth_cache_ttl_s)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, err: ServiceError) -> JSONResponse:
@@ -87,10 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/v1/health", response_model=ServiceHealth, tags=["service"])
     def service_health() -> ServiceHealth:
         """Liveness: the database answers. No API key needed."""
-        with engine.connect() as conn:
+        with engines.read.connect() as conn:
             conn.execute(text("SELECT 1"))
             conn.rollback()
-        return ServiceHealth(status="ok", database=engine.dialect.name)
+        return ServiceHealth(status="ok", database=engines.read.dialect.name)
 
     for module in (experiments, decisions, rewards, insights):
         app.include_router(module.router)
@@ -109,4 +113,4 @@ async def _settle_loop(app: FastAPI, interval: float) -> None:
 
 def _settle_once(app: FastAPI) -> Any:
     with app.state.sessionmaker() as session:
-        return learning.settle_all(session, app.state.policy_cache)
+        return learning.settle_all(session, app.state.policy_cache, app.state.background_failures)

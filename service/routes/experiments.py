@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from service.deps import AdminKey, ReadKey, SessionDep
+from service.deps import AdminKey, ReadKey, ReadSessionDep, SessionDep
 from service.schemas import ExperimentCreate, ExperimentOut, ExperimentPage, Message, Status
 from service.store import experiments as store
 
@@ -28,7 +28,7 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, _key: AdminKe
 
 @router.get("", response_model=ExperimentPage, responses=ERRORS)
 def list_experiments(
-    session: SessionDep,
+    session: ReadSessionDep,
     _key: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -39,7 +39,7 @@ def list_experiments(
 
 
 @router.get("/{key}", response_model=ExperimentOut, responses={**ERRORS, 404: {"model": Message}})
-def read_experiment(key: str, session: SessionDep, _key: ReadKey) -> ExperimentOut:
+def read_experiment(key: str, session: ReadSessionDep, _key: ReadKey) -> ExperimentOut:
     return store.get_experiment(session, key)
 
 
