@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from service.db import make_engine, make_sessionmaker, upgrade
 from service.models import ArmStat, Decision, PolicyState, PolicyUpdate, Reward
 from service.schemas import ExperimentCreate
-from service.testing import running_server
 from service.store import audit, experiments, keys
+from service.testing import running_server
 
 N_DECISIONS = 2000
 THREADS = 8
