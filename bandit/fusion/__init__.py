@@ -10,6 +10,17 @@ per-slot credit for the bandit (numpy only, vectorised over a micro-batch of req
 """
 
 from bandit.fusion.base import FusedLists, Fuser
+from bandit.fusion.credit import slot_observations
+from bandit.fusion.position import Examination, estimate_examination
 from bandit.fusion.registry import FUSER_CLASSES, FUSERS, make_fuser
 
-__all__ = ["FUSERS", "FUSER_CLASSES", "FusedLists", "Fuser", "make_fuser"]
+__all__ = [
+    "FUSERS",
+    "FUSER_CLASSES",
+    "Examination",
+    "FusedLists",
+    "Fuser",
+    "estimate_examination",
+    "make_fuser",
+    "slot_observations",
+]

@@ -169,32 +169,37 @@ def make_rng(rng: np.random.Generator | None, seed: int | None) -> np.random.Gen
 def deduplicate(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Number the distinct items of each request: ``(uid, unique_items, n_unique)``.
 
-    ``items`` is ``(B, A, D)``. One sort of packed keys ``item << bits | a * D + d`` per
-    request finds equal items (and repeats within one arm, which raise ``ValueError``).
+    ``items`` is ``(B, A, D)``. One sort of packed keys ``item | arm | rank`` per request
+    brings equal items together (and repeats within one arm next to each other, which raise
+    ``ValueError``).
     """
     b, a, d = items.shape
     width = a * d
-    bits = max(1, int(width - 1).bit_length())
+    d_bits = max(1, int(d - 1).bit_length())
+    bits = d_bits + max(1, int(a - 1).bit_length())
     if int(items.max()) >= (1 << (62 - bits)):
         raise ValueError(f"items must be below 2**{62 - bits} to be fused.")
-    keys = (items.reshape(b, width) << bits) | np.arange(width, dtype=np.int64)
-    keys.sort(axis=1)
-    item_sorted = keys >> bits
-    pos_sorted = keys & ((1 << bits) - 1)
-    same = item_sorted[:, 1:] == item_sorted[:, :-1]
-    if np.any(same & (pos_sorted[:, 1:] // d == pos_sorted[:, :-1] // d)):
-        row = int(np.argmax(np.any(same & (pos_sorted[:, 1:] // d == pos_sorted[:, :-1] // d), 1)))
+    pos = (np.arange(a, dtype=np.int64)[:, None] << d_bits) | np.arange(d, dtype=np.int64)
+    keys = (items << bits) | pos.ravel().reshape(1, a, d)
+    keys = np.sort(keys.reshape(b, width), axis=1)
+    owner = keys >> d_bits  # item and arm
+    if np.any(owner[:, 1:] == owner[:, :-1]):
+        row = int(np.argmax(np.any(owner[:, 1:] == owner[:, :-1], axis=1)))
         raise ValueError(f"items must not repeat an item within one arm's list (request {row}).")
-    gid = np.zeros((b, width), dtype=np.int64)
-    np.cumsum(~same, axis=1, out=gid[:, 1:])
+    item_sorted = keys >> bits
+    new = np.empty((b, width), dtype=bool)
+    new[:, 0] = False
+    np.not_equal(item_sorted[:, 1:], item_sorted[:, :-1], out=new[:, 1:])
+    gid = np.cumsum(new, axis=1)
     n_unique = gid[:, -1] + 1
-    uid = np.empty((b, width), dtype=np.int64)
-    rows = np.arange(b, dtype=np.int64)[:, None]
-    uid[rows, pos_sorted] = gid
+    flat_pos = ((keys >> d_bits) & ((1 << (bits - d_bits)) - 1)) * d + (keys & ((1 << d_bits) - 1))
+    row_start = np.arange(b, dtype=np.int64)[:, None] * width
+    uid = np.empty(b * width, dtype=np.int64)
+    uid[(row_start + flat_pos).ravel()] = gid.ravel()
     u_max = int(n_unique.max())
-    unique_items = np.full((b, u_max), -1, dtype=np.int64)
-    unique_items[rows, gid] = item_sorted
-    return uid.reshape(b, a, d), unique_items, n_unique
+    unique_items = np.full(b * u_max, -1, dtype=np.int64)
+    unique_items[(np.arange(b)[:, None] * u_max + gid).ravel()] = item_sorted.ravel()
+    return uid.reshape(b, a, d), unique_items.reshape(b, u_max), n_unique
 
 
 def prepare(

@@ -24,6 +24,8 @@ the marginal probability of each slot's source arm.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from bandit.fusion.base import Candidates, FusedLists
@@ -68,13 +70,15 @@ def draw_lists(
     u_max = cand.unique_items.shape[1]
     s = n_samples
     n = b * (s + 1)
-    req = np.tile(np.arange(b, dtype=np.int64), s + 1)  # draw -> request; draws < b shown
-    draws = np.arange(n, dtype=np.int64)
-    uid_flat = cand.uid.reshape(-1)
-    arm_base = ((req * a + np.arange(a)[:, None]) * d).ravel()  # (a * n,) list starts
+    # int32 indices: the work arrays stay small enough for the cache
+    idx: np.dtype[Any] = np.dtype(np.int32 if n * max(u_max, a * d) < 2**31 - 1 else np.int64)
+    req = np.tile(np.arange(b, dtype=idx), s + 1)  # draw -> request; draws < b shown
+    draws = np.arange(n, dtype=idx)
+    uid_flat = cand.uid.reshape(-1).astype(idx)
+    arm_base = ((req * a + np.arange(a, dtype=idx)[:, None]) * d).ravel()  # list starts
     w = np.ascontiguousarray(cand.weights.T[:, req])
     positive = w > 0
-    ptr = np.zeros(a * n, dtype=np.int64)
+    ptr = np.zeros(a * n, dtype=idx)
     cur = uid_flat[arm_base]  # (a * n,) each arm's best eligible item, as a unique id
     placed = np.zeros(n * u_max, dtype=bool)
     draw_u = draws * u_max
@@ -84,15 +88,16 @@ def draw_lists(
     if cap is not None:
         assert cats is not None
         n_cat = cats.n_categories
-        cat_flat = cats.codes.reshape(-1)
+        cat_flat = cats.codes.reshape(-1).astype(idx)
         req_u = np.tile(req * u_max, a)  # (a * n,) start of each draw's request's codes
-        count = np.zeros(n * n_cat, dtype=np.int64)
+        count = np.zeros(n * n_cat, dtype=idx)
     exhaustible = cap is not None or d < k
     # slot-mix without a cap draws every slot from the weights themselves
     static = not exhaustible and not rounds
     if static:
         p = w / w.sum(axis=0)
         cum = _cumulative(p)
+        w_shown = p[:, :b]
 
     out_uid = np.empty((b, k), dtype=np.int64)
     out_src = np.empty((b, k), dtype=np.int64)
@@ -121,17 +126,20 @@ def draw_lists(
         out_uid[:, j] = chosen[:b]
         out_src[:, j] = arm[:b]
         if s:
-            p_rep = p[:, b:].reshape(a, s, b)
             hit = cur.reshape(a, n)[:, b:].reshape(a, s, b) == chosen[:b]
-            item_prob[:, j] = (p_rep * hit).sum(axis=(0, 1)) / s
-            src_prob[:, j] = p_rep[arm[:b], :, shown].sum(axis=1) / s
+            if static:  # p is the weights in every replay: count hits, then weigh them
+                item_prob[:, j] = (w_shown * hit.sum(axis=1)).sum(axis=0) / s
+            else:
+                p_rep = p[:, b:].reshape(a, s, b)
+                item_prob[:, j] = (p_rep * hit).sum(axis=(0, 1)) / s
+                src_prob[:, j] = p_rep[arm[:b], :, shown].sum(axis=1) / s
         if j == k - 1:
             break
         if remaining is not None:
             remaining.ravel()[pick] = False
         placed[draw_u + chosen] = True
         if cap is None:
-            moving = np.flatnonzero(cur == np.tile(chosen, a))
+            moving = np.flatnonzero(cur.reshape(a, n) == chosen)
         else:
             count[draws * n_cat + cat_flat[req_u[pick] + chosen]] += 1
             moving = np.flatnonzero(

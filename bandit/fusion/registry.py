@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from bandit.fusion.base import Fuser
+from bandit.fusion.scored import WeightedRRF, WeightedScore
 from bandit.fusion.slot_mix import SlotMix
 from bandit.fusion.team_draft import TeamDraft
 
-FUSER_CLASSES: dict[str, type[Fuser]] = {cls.name: cls for cls in (SlotMix, TeamDraft)}
+FUSER_CLASSES: dict[str, type[Fuser]] = {
+    cls.name: cls for cls in (SlotMix, WeightedScore, WeightedRRF, TeamDraft)
+}
 #: Names accepted by :func:`make_fuser`.
 FUSERS: tuple[str, ...] = tuple(FUSER_CLASSES)
 

@@ -46,7 +46,7 @@ class SlotMix(Fuser):
     name: ClassVar[str] = "slot-mix"
     stochastic: ClassVar[bool] = True
 
-    def __init__(self, k: int, *, n_samples: int = 64, max_per_category: int | None = None) -> None:
+    def __init__(self, k: int, *, n_samples: int = 32, max_per_category: int | None = None) -> None:
         super().__init__(k, max_per_category=max_per_category)
         self.n_samples = int(check_scalar(n_samples, "n_samples", kind=int, min_val=1))
 
