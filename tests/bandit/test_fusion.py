@@ -68,7 +68,7 @@ def test_draft_source_places_its_best_unplaced_item(name: str) -> None:
 
 def test_team_draft_gives_each_arm_one_pick_per_round() -> None:
     out, _ = _fuse("team-draft")
-    items, _, weights = _batch(0)
+    _, _, weights = _batch(0)
     for b in range(B):
         arms = int((weights[b] > 0).sum())
         for r in range(K // arms):
@@ -217,7 +217,7 @@ def test_bad_input_names_the_argument(name, change, field) -> None:
 
 
 def test_other_errors_name_the_argument() -> None:
-    items, scores, weights = _good()
+    items, _, weights = _good()
     with pytest.raises(ValueError, match="scores"):
         make_fuser("weighted-score", k=K).fuse(items, weights)
     with pytest.raises(ValueError, match="name"):
