@@ -174,32 +174,35 @@ def deduplicate(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``ValueError``).
     """
     b, a, d = items.shape
-    width = a * d
     d_bits = max(1, int(d - 1).bit_length())
     bits = d_bits + max(1, int(a - 1).bit_length())
     if int(items.max()) >= (1 << (62 - bits)):
         raise ValueError(f"items must be below 2**{62 - bits} to be fused.")
+    slots = 1 << bits  # (arm, rank) positions, ranks padded to a power of two
     pos = (np.arange(a, dtype=np.int64)[:, None] << d_bits) | np.arange(d, dtype=np.int64)
-    keys = (items << bits) | pos.ravel().reshape(1, a, d)
-    keys = np.sort(keys.reshape(b, width), axis=1)
+    keys = np.left_shift(items, bits).reshape(b, a * d)
+    keys |= pos.ravel()
+    keys.sort(axis=1)
     owner = keys >> d_bits  # item and arm
-    if np.any(owner[:, 1:] == owner[:, :-1]):
-        row = int(np.argmax(np.any(owner[:, 1:] == owner[:, :-1], axis=1)))
+    repeat = owner[:, 1:] == owner[:, :-1]
+    if repeat.any():
+        row = int(np.argmax(repeat.any(axis=1)))
         raise ValueError(f"items must not repeat an item within one arm's list (request {row}).")
     item_sorted = keys >> bits
-    new = np.empty((b, width), dtype=bool)
-    new[:, 0] = False
-    np.not_equal(item_sorted[:, 1:], item_sorted[:, :-1], out=new[:, 1:])
-    gid = np.cumsum(new, axis=1)
+    gid = np.empty(keys.shape, dtype=np.int64)
+    gid[:, 0] = 0
+    np.cumsum(item_sorted[:, 1:] != item_sorted[:, :-1], axis=1, out=gid[:, 1:])
     n_unique = gid[:, -1] + 1
-    flat_pos = ((keys >> d_bits) & ((1 << (bits - d_bits)) - 1)) * d + (keys & ((1 << d_bits) - 1))
-    row_start = np.arange(b, dtype=np.int64)[:, None] * width
-    uid = np.empty(b * width, dtype=np.int64)
-    uid[(row_start + flat_pos).ravel()] = gid.ravel()
+    keys &= slots - 1
+    keys += np.arange(b, dtype=np.int64)[:, None] * slots
+    uid = np.empty(b * slots, dtype=np.int64)
+    uid[keys.ravel()] = gid.ravel()
     u_max = int(n_unique.max())
     unique_items = np.full(b * u_max, -1, dtype=np.int64)
-    unique_items[(np.arange(b)[:, None] * u_max + gid).ravel()] = item_sorted.ravel()
-    return uid.reshape(b, a, d), unique_items.reshape(b, u_max), n_unique
+    gid += np.arange(b, dtype=np.int64)[:, None] * u_max
+    unique_items[gid.ravel()] = item_sorted.ravel()
+    uid_padded = uid.reshape(b, slots >> d_bits, 1 << d_bits)[:, :a, :d]
+    return np.ascontiguousarray(uid_padded), unique_items.reshape(b, u_max), n_unique
 
 
 def prepare(

@@ -45,7 +45,8 @@ class ScoredFuser(Fuser):
         per_arm = np.bincount(
             slot.ravel(), weights=contrib.ravel(), minlength=b * u_max * a
         ).reshape(b, u_max, a)
-        fused = per_arm.sum(axis=2)
+        fused = per_arm.reshape(-1, a) @ np.ones(a)  # much faster than .sum(axis=2) here
+        fused = fused.reshape(b, u_max)
         fused[cand.unique_items < 0] = -np.inf
         if self.max_per_category is None:
             cols = top_k_unique(fused, self.k)
