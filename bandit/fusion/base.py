@@ -22,6 +22,9 @@ from bandit.validation import check_scalar
 
 #: Weights must sum to 1 within this tolerance.
 WEIGHT_SUM_TOL = 1e-6
+#: Score fusers index items directly (no sort) when ids are below this many times the
+#: candidates of a request (e.g. a 1,682-item catalogue and 4 arms x 200 candidates).
+DENSE_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,24 @@ class Candidates:
 
     ``uid[b, a, d]`` numbers the distinct items of request ``b`` as ``0..n_unique[b]-1`` (in
     increasing item id), so an item ranked by several arms has one id; ``unique_items[b, u]``
-    maps it back (padded with -1 after ``n_unique[b]``).
+    maps it back (padded with -1 after ``n_unique[b]``). When ``unique_items`` is None the
+    ids are dense (``uid`` is the item id itself, below ``n_ids``) and repeats within an arm
+    are left to the fuser to detect.
     """
 
     items: np.ndarray  # (B, A, D) int64
     weights: np.ndarray  # (B, A) float64
     scores: np.ndarray | None  # (B, A, D) float64
     uid: np.ndarray  # (B, A, D) int64
-    unique_items: np.ndarray  # (B, U) int64
-    n_unique: np.ndarray  # (B,) int64
+    unique_items: np.ndarray | None  # (B, U) int64
+    n_ids: int  # U: number of columns of the per-request id space
     categories: CategoryCodes | None  # category of each unique item
+
+    def unique(self) -> np.ndarray:
+        """``unique_items`` of a deduplicated batch (the draft fusers always are)."""
+        if self.unique_items is None:
+            raise RuntimeError("this batch was not deduplicated.")
+        return self.unique_items
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -214,9 +225,13 @@ def prepare(
     depth: int | None,
     categories: np.ndarray | Mapping[Any, Any] | None,
     need_scores: bool,
+    dense_ok: bool = False,
 ) -> Candidates:
     """Check one micro-batch and build its :class:`Candidates` on the first ``depth``
-    candidates of each arm (all of them if ``depth`` is None)."""
+    candidates of each arm (all of them if ``depth`` is None).
+
+    With ``dense_ok`` and no categories, item ids below ``DENSE_FACTOR`` times the number of
+    candidates are used as they are (no sort); otherwise each request is deduplicated."""
     arr = check_items(items)
     n_arms, batch, n_cand = arr.shape
     if k > n_cand:
@@ -224,17 +239,21 @@ def prepare(
     w = check_weights(weights, n_arms, batch)
     d = n_cand if depth is None else min(depth, n_cand)
     s = None
-    if scores is not None:
+    if need_scores:
+        if scores is None:
+            raise ValueError("scores are required by this fuser: pass an (n_arms, B, C) array.")
         s = check_scores(scores, arr.shape)
         s = np.ascontiguousarray(s[:, :, :d].transpose(1, 0, 2))
-    elif need_scores:
-        raise ValueError("scores are required by this fuser: pass an (n_arms, B, C) array.")
     req = np.ascontiguousarray(arr[:, :, :d].transpose(1, 0, 2))
+    if dense_ok and categories is None:
+        n_ids = int(req.max()) + 1
+        if n_ids <= DENSE_FACTOR * n_arms * d:
+            return Candidates(req, w, s, req, None, n_ids, None)
     uid, unique_items, n_unique = deduplicate(req)
     codes = None
     if categories is not None:
         codes = encode_categories(categories, unique_items, n_unique)
-    return Candidates(req, w, s, uid, unique_items, n_unique, codes)
+    return Candidates(req, w, s, uid, unique_items, unique_items.shape[1], codes)
 
 
 class Fuser(ABC):
@@ -255,6 +274,8 @@ class Fuser(ABC):
     stochastic: ClassVar[bool] = False
     #: True when :meth:`fuse` needs ``scores``.
     needs_scores: ClassVar[bool] = False
+    #: True when the fuser can work on undeduplicated, densely numbered items.
+    dense_ids: ClassVar[bool] = False
 
     def __init__(self, k: int, *, max_per_category: int | None = None) -> None:
         self.k = int(check_scalar(k, "k", kind=int, min_val=1))
@@ -295,7 +316,8 @@ class Fuser(ABC):
         weights : (A,) or (B, A) float
             Non-negative arm weights summing to 1 (e.g. ``policy.allocation()``).
         scores : (A, B, C) float, optional
-            The arms' scores of ``items`` (needed by ``weighted-score``).
+            The arms' scores of ``items``: needed by ``weighted-score``, ignored (and not
+            checked) by the other fusers.
         rng, seed
             Randomness for the stochastic fusers: a generator, or a seed for a new one.
         categories
@@ -313,6 +335,7 @@ class Fuser(ABC):
             depth=self._depth(),
             categories=categories if self.max_per_category is not None else None,
             need_scores=self.needs_scores,
+            dense_ok=self.dense_ids,
         )
         if cand.categories is not None and self.max_per_category is not None:
             cand.categories.check_fillable(self.k, self.max_per_category)

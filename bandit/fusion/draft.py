@@ -67,7 +67,8 @@ def draw_lists(
     sums over arms are sums of a few contiguous rows.
     """
     b, a, d = cand.shape
-    u_max = cand.unique_items.shape[1]
+    unique_items = cand.unique()
+    u_max = cand.n_ids
     s = n_samples
     n = b * (s + 1)
     # int32 indices: the work arrays stay small enough for the cache
@@ -159,7 +160,7 @@ def draw_lists(
     if static:  # exact: the source of every slot is drawn from the weights
         src_prob = cand.weights[shown[:, None], out_src]
 
-    items = cand.unique_items[shown[:, None], out_uid]
+    items = unique_items[shown[:, None], out_uid]
     credit = np.zeros((b, k, a))
     np.put_along_axis(credit, out_src[:, :, None], 1.0, axis=2)
     return FusedLists(items, out_src, src_prob, item_prob, credit)

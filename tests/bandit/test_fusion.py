@@ -212,6 +212,9 @@ def _good():
 def test_bad_input_names_the_argument(name, change, field) -> None:
     items, scores, weights = change(*_good())
     fuser = make_fuser(name, k=K)
+    if field == "scores" and not fuser.needs_scores:
+        fuser.fuse(items, weights, scores, seed=0)  # scores are ignored by this fuser
+        return
     with pytest.raises(ValueError, match=field):
         fuser.fuse(items, weights, scores, seed=0)
 
@@ -248,3 +251,19 @@ def test_other_errors_name_the_argument() -> None:
         slot_observations(out, np.ones((4, K + 1)))
     with pytest.raises(ValueError, match="clicks"):
         slot_observations(out, np.full((4, K), 2.0))
+
+
+@pytest.mark.parametrize("name", ["weighted-score", "weighted-rrf"])
+def test_sparse_item_ids_give_the_same_lists_as_dense_ones(name: str) -> None:
+    """Small ids are indexed directly, large ones deduplicated by sorting: same result."""
+    items, scores, weights = _batch(6)
+    fuser = make_fuser(name, k=K)
+    dense = fuser.fuse(items, weights, scores)
+    sparse = fuser.fuse(items * 1_000_003 + 10**9, weights, scores)
+    assert np.array_equal(sparse.items, dense.items * 1_000_003 + 10**9)
+    assert np.allclose(sparse.credit, dense.credit)
+    assert np.array_equal(sparse.source, dense.source)
+    with pytest.raises(ValueError, match="items"):
+        repeated = items.copy() * 1_000_003
+        repeated[0, 0, 1] = repeated[0, 0, 0]
+        fuser.fuse(repeated, weights, scores)
