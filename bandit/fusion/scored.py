@@ -140,8 +140,12 @@ class WeightedScore(ScoredFuser):
         s = cand.scores
         low = s.min(axis=2, keepdims=True)
         span = s.max(axis=2, keepdims=True) - low
-        norm = np.divide(s - low, span, out=np.ones_like(s), where=span > 0)
-        return norm * cand.weights[:, :, None]
+        w = cand.weights[:, :, None]
+        flat = span <= 0  # every candidate scores the same: each counts 1
+        out = (s - low) * np.divide(w, span, out=np.zeros_like(w), where=~flat)
+        if flat.any():
+            np.copyto(out, w, where=flat)
+        return out
 
 
 class WeightedRRF(ScoredFuser):

@@ -51,6 +51,8 @@ class TeamDraft(Fuser):
         return self.k if self.max_per_category is None else None
 
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
+        b, a, _ = cand.shape
+        exact = self.max_per_category is None and a <= EXACT_MAX_ARMS
         out = draw_lists(
             cand,
             self.k,
@@ -58,15 +60,15 @@ class TeamDraft(Fuser):
             rng,
             rounds=True,
             max_per_category=self.max_per_category,
+            estimate_sources=not exact,
         )
-        b, a, _ = cand.shape
-        if self.max_per_category is not None or a > EXACT_MAX_ARMS:
+        if not exact:
             return out
         marginal = round_position_probabilities(cand.weights)  # (b, position, arm)
         in_round = (cand.weights > 0).sum(axis=1, keepdims=True)
         position = np.arange(self.k) % in_round
-        exact = marginal[np.arange(b)[:, None], position, out.source]
-        return replace(out, source_prob=exact)
+        source_prob = marginal[np.arange(b)[:, None], position, out.source]
+        return replace(out, source_prob=source_prob)
 
 
 #: Largest number of arms for which team-draft enumerates the orders of a round (6! = 720).
