@@ -35,8 +35,8 @@ def _draw(name: str, seed: int, n_samples: int = 32, cap: int | None = None):
     [
         ("slot-mix", False, None),
         ("team-draft", True, None),
-        ("slot-mix", False, 2),
-        ("team-draft", True, 2),
+        pytest.param("slot-mix", False, 2, marks=pytest.mark.slow),
+        pytest.param("team-draft", True, 2, marks=pytest.mark.slow),
     ],
 )
 def test_item_position_frequencies_match_the_exact_marginals(name, rounds, cap) -> None:
