@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +22,9 @@ from bandit.validation import check_scalar
 
 #: Weights must sum to 1 within this tolerance.
 WEIGHT_SUM_TOL = 1e-6
+#: Larger micro-batches are fused in chunks of this many requests (the work arrays of a
+#: chunk stay in cache; the result is the same).
+CHUNK = 256
 #: Score fusers index items directly (no sort) when ids are below this many times the
 #: candidates of a request (e.g. a 1,682-item catalogue and 4 arms x 200 candidates).
 DENSE_FACTOR = 8
@@ -89,6 +92,21 @@ class Candidates:
     unique_items: np.ndarray | None  # (B, U) int64
     n_ids: int  # U: number of columns of the per-request id space
     categories: CategoryCodes | None  # category of each unique item
+
+    def rows(self, lo: int, hi: int) -> Candidates:
+        """The requests ``lo:hi`` of the batch."""
+        cats = self.categories
+        if cats is not None:
+            cats = CategoryCodes(cats.codes[lo:hi], cats.n_categories)
+        return Candidates(
+            self.items[lo:hi],
+            self.weights[lo:hi],
+            None if self.scores is None else self.scores[lo:hi],
+            self.uid[lo:hi],
+            None if self.unique_items is None else self.unique_items[lo:hi],
+            self.n_ids,
+            cats,
+        )
 
     def unique(self) -> np.ndarray:
         """``unique_items`` of a deduplicated batch (the draft fusers always are)."""
@@ -340,7 +358,13 @@ class Fuser(ABC):
         )
         if cand.categories is not None and self.max_per_category is not None:
             cand.categories.check_fillable(self.k, self.max_per_category)
-        return self._fuse(cand, generator)
+        batch = cand.shape[0]
+        if batch <= CHUNK:
+            return self._fuse(cand, generator)
+        parts = [self._fuse(cand.rows(lo, lo + CHUNK), generator) for lo in range(0, batch, CHUNK)]
+        return FusedLists(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(FusedLists))
+        )
 
     @abstractmethod
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
