@@ -111,3 +111,21 @@ def test_a_broken_propensity_would_fail_the_comparison() -> None:
     assert abs(exact[(2, 1)] - naive) > 0.1
     rows = out.items[:, 1] == 2
     assert abs(out.propensity[rows, 1].mean() - exact[(2, 1)]) < 0.01
+
+
+def test_disjoint_lists_get_the_exact_closed_form() -> None:
+    """Arms sharing no item in their top k: P(item of rank r of arm a at slot j) is
+    w_a * Binomial(j, w_a).pmf(r), exactly; frequencies agree."""
+    lists = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
+    items = np.repeat(np.array(lists)[:, None, :], B, axis=1)
+    out = make_fuser("slot-mix", k=K, n_samples=2).fuse(items, WEIGHTS, seed=9)
+    exact, _ = exact_draft_marginals(lists, WEIGHTS, K, rounds=False)
+    truth = np.vectorize(lambda x, j: exact[(int(x), int(j))])(
+        out.items, np.broadcast_to(np.arange(K), out.items.shape)
+    )
+    assert np.allclose(out.propensity, truth, rtol=1e-12)
+    for j in range(K):
+        support = sorted(x for (x, jj) in exact if jj == j)
+        observed = np.array([(out.items[:, j] == x).sum() for x in support])
+        expected = np.array([exact[(x, j)] for x in support]) * B
+        assert stats.chisquare(observed, expected).pvalue > 1e-3
