@@ -23,7 +23,7 @@ from bandit.validation import check_scalar
 #: Weights must sum to 1 within this tolerance.
 WEIGHT_SUM_TOL = 1e-6
 #: Larger micro-batches are fused in chunks of this many requests (the work arrays of a
-#: chunk stay in cache; the result is the same).
+#: chunk stay in cache; the result is the same). Fusers may set a smaller ``chunk``.
 CHUNK = 256
 #: Score fusers index items directly (no sort) when ids are below this many times the
 #: candidates of a request (e.g. a 1,682-item catalogue and 4 arms x 200 candidates).
@@ -295,6 +295,8 @@ class Fuser(ABC):
     needs_scores: ClassVar[bool] = False
     #: True when the fuser can work on undeduplicated, densely numbered items.
     dense_ids: ClassVar[bool] = False
+    #: Requests fused at once; larger micro-batches are split (same result).
+    chunk: ClassVar[int] = CHUNK
 
     def __init__(self, k: int, *, max_per_category: int | None = None) -> None:
         self.k = int(check_scalar(k, "k", kind=int, min_val=1))
@@ -358,10 +360,10 @@ class Fuser(ABC):
         )
         if cand.categories is not None and self.max_per_category is not None:
             cand.categories.check_fillable(self.k, self.max_per_category)
-        batch = cand.shape[0]
-        if batch <= CHUNK:
+        batch, chunk = cand.shape[0], self.chunk
+        if batch <= chunk:
             return self._fuse(cand, generator)
-        parts = [self._fuse(cand.rows(lo, lo + CHUNK), generator) for lo in range(0, batch, CHUNK)]
+        parts = [self._fuse(cand.rows(lo, lo + chunk), generator) for lo in range(0, batch, chunk)]
         return FusedLists(
             *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(FusedLists))
         )

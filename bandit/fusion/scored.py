@@ -49,6 +49,9 @@ class ScoredFuser(Fuser):
     """Shared machinery: per-item sums of the arms' contributions, top ``k``, credit shares."""
 
     dense_ids: ClassVar[bool] = True
+    #: Per-item arrays span the id range, so smaller chunks keep them in cache (measured
+    #: about 2x faster than 256 at 4 arms x 200 candidates over 1,682 ids).
+    chunk: ClassVar[int] = 64
 
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
         b, a, d = cand.shape

@@ -271,16 +271,19 @@ def test_sparse_item_ids_give_the_same_lists_as_dense_ones(name: str) -> None:
 
 @pytest.mark.parametrize("name", FUSERS)
 def test_large_batches_are_fused_in_chunks_with_the_same_result(name: str) -> None:
-    from bandit.fusion import base
-
     items, scores, weights = _batch(7, b=300)
     fuser = make_fuser(name, k=K)
     whole = fuser.fuse(items, weights, scores, seed=3)
     assert whole.items.shape == (300, K)
+    rng = np.random.default_rng(3)
     chunked = [
-        fuser.fuse(items[:, lo:hi], weights[lo:hi], scores[:, lo:hi], rng=rng)
-        for rng in [np.random.default_rng(3)]
-        for lo, hi in [(0, base.CHUNK), (base.CHUNK, 300)]
+        fuser.fuse(
+            items[:, lo : lo + fuser.chunk],
+            weights[lo : lo + fuser.chunk],
+            scores[:, lo : lo + fuser.chunk],
+            rng=rng,
+        )
+        for lo in range(0, 300, fuser.chunk)
     ]
     for field in ("items", "source", "source_prob", "propensity", "credit"):
         joined = np.concatenate([getattr(part, field) for part in chunked])
