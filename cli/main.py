@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import arms, demo, service, simulate
+from cli import arms, demo, replay, service, simulate
 
 app = typer.Typer(
     name="bandit-fusion",
@@ -21,6 +21,7 @@ app.command("policies")(simulate.policies)
 app.command("demo")(demo.demo)
 app.add_typer(arms.app, name="arms")
 service.register(app)
+replay.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
