@@ -157,7 +157,8 @@ class Replay(Estimator[EvaluationInput]):
                     "propensities must be equal within each position for replay (a uniform "
                     "logging policy); use IPS, SNIPS or DR on this log."
                 )
-        rng = np.random.default_rng(self.seed)
+        # A stream of its own: not that of default_rng(seed), which may have drawn the log.
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(9,)))
         cdf = np.cumsum(data.pi_position, axis=1)
         u = rng.random(log.n_rounds) * cdf[:, -1]
         drawn = (cdf < u[:, None]).sum(axis=1)
