@@ -124,6 +124,8 @@ def load_obd(
     position = _numeric(frame, "position", csv)
     clicks = _numeric(frame, "click", csv)
     pscore = _numeric(frame, "propensity_score", csv)
+    if np.any(items < 0) or np.any(items != np.round(items)):
+        raise ValueError(f"item_id in {csv.name} must be integers from 0.")
     if np.any(position < 1) or np.any(position != np.round(position)):
         raise ValueError(f"position in {csv.name} must be integers from 1 (the first slot).")
     n_act = int(items.max()) + 1 if n_actions is None else int(n_actions)
