@@ -88,3 +88,29 @@ def test_export_from_url_and_unknown_experiment(api, db, session_factory) -> Non
         assert table.num_rows == 12
     with session_factory() as session, pytest.raises(NotFound):
         export_log(session, "nope")
+
+
+def test_export_and_replay_commands(api, db, tmp_path: Path) -> None:
+    if not db.is_sqlite:
+        pytest.skip("the command round trip runs on SQLite")
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    post_log(api, n=30)
+    runner = CliRunner()
+    out = tmp_path / "log.parquet"
+    result = runner.invoke(app, ["export", "--experiment", "exp", "--database-url", db.url,
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "30 decisions" in result.output
+    result = runner.invoke(
+        app,
+        ["replay", "--database-url", db.url, "--experiment", "exp", "--policies",
+         "uniform,thompson", "--estimators", "ips,snips", "--bootstrap", "50",
+         "--out", str(tmp_path / "r"), "--no-plots", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "thompson" in result.output
+    result = runner.invoke(app, ["export", "--experiment", "nope", "--database-url", db.url])
+    assert result.exit_code == 2 and "nope" in result.output
