@@ -10,11 +10,8 @@ slot.
 Two paths:
 
 ``batch=1`` (exact)
-    The per-row semantics: the policy may change after every counted round. Between two
-    counted rounds its state is fixed, so its choices there are independent draws from that
-    state: they are drawn in blocks with ``select_batch`` and the first match ends the
-    block. The law of the result is that of calling ``select`` on every row; the random
-    stream differs.
+    The per-row semantics: ``select`` on every row and ``update`` on every counted one,
+    so the policy may change after every counted round.
 ``batch=B > 1``
     The policy learns every ``B`` logged rows with ``update_batch`` (as a service that
     applies rewards in batches does): one ``select_batch(B)`` per block.
@@ -36,6 +33,8 @@ from bandit.validation import check_scalar
 from simulations.logged import LoggedFeedback
 
 __all__ = ["ReplayResult", "replay"]
+
+_PROGRESS_EVERY = 8192  # rows between progress callbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,23 +106,21 @@ def replay(
     if record_allocation:
         allocations.append(policy.allocation())
     if batch == 1:
-        chunk = int(min(4096, max(16, 2 * log.n_actions)))
-        i = 0
-        while i < n:
-            m = min(chunk, n - i)
-            hits = np.flatnonzero(_arms(policy.select_batch(m)) == actions[i : i + m])
-            end = i + m if hits.size == 0 else i + int(hits[0]) + 1
-            if state_of_row is not None:
-                state_of_row[i:end] = len(allocations) - 1
-            if hits.size:
-                j = end - 1
-                matched[j] = True
-                policy.update(int(actions[j]), float(rewards[j]))
-                if record_allocation:
-                    allocations.append(policy.allocation())
+        select, update = policy.select, policy.update
+        acts, rews = actions.tolist(), rewards.tolist()
+        for lo in range(0, n, _PROGRESS_EVERY):
+            hi = min(n, lo + _PROGRESS_EVERY)
+            for i in range(lo, hi):
+                a = acts[i]
+                if select().arm == a:
+                    update(a, rews[i])
+                    matched[i] = True
+                    if record_allocation:
+                        allocations.append(policy.allocation())
             if progress is not None:
-                progress(end - i)
-            i = end
+                progress(hi - lo)
+        if state_of_row is not None:
+            state_of_row[1:] = np.cumsum(matched)[:-1]
     else:
         for i in range(0, n, batch):
             m = min(batch, n - i)
