@@ -191,7 +191,7 @@ def _resample_blocks(num: np.ndarray, den: np.ndarray | None, b: int, seed: int)
     block = max(1, _BOOT_CELLS // max(n, 1))
     for start in range(0, b, block):
         m = min(block, b - start)
-        idx = rng.integers(0, n, size=(m, n))
+        idx = rng.integers(0, n, size=(m, n), dtype=np.int32 if n < 2**31 else np.int64)
         top = num[idx].sum(axis=1)
         if den is None:
             stats[start : start + m] = top / n
