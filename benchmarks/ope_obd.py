@@ -8,7 +8,10 @@ bootstrap replicates each. obp (``--obp-python``, a Python with obp 0.5.7; see
 distribution. Both evaluate IPW and SNIPW on the other's distribution too, so the two
 implementations are compared on identical inputs.
 
-Run: ``PYTHONPATH=. python benchmarks/ope_obd.py --obd ../shared/data/obd --obp-python /tmp/obpvenv/bin/python``
+Run::
+
+    PYTHONPATH=. python benchmarks/ope_obd.py --obd ../shared/data/obd \
+        --obp-python /tmp/obpvenv/bin/python
 """
 
 from __future__ import annotations
@@ -53,10 +56,17 @@ def ours(root: Path) -> tuple[dict[str, Any], dict[str, float], np.ndarray]:
     q_hat = LinearRewardModel(seed=12345).fit_predict(log)
     t3 = time.perf_counter()
     data = evaluation_input(log, dist, q_hat)
-    est = {e.name: e.estimate(data) for e in (Replay(), IPS(), SNIPS(), DM(), DR(), SwitchDR(), DROS())}
+    est = {
+        e.name: e.estimate(data) for e in (Replay(), IPS(), SNIPS(), DM(), DR(), SwitchDR(), DROS())
+    }
     t4 = time.perf_counter()
-    seconds = {"load": t1 - t0, "action_dist": t2 - t1, "reward_model": t3 - t2,
-               "estimators_and_bootstrap": t4 - t3, "total": t4 - t0}
+    seconds = {
+        "load": t1 - t0,
+        "action_dist": t2 - t1,
+        "reward_model": t3 - t2,
+        "estimators_and_bootstrap": t4 - t3,
+        "total": t4 - t0,
+    }
     return {k: v for k, v in est.items()}, seconds, dist
 
 
@@ -81,9 +91,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             np.save(Path(tmp) / "ours.npy", dist)
             subprocess.run(
-                [args.obp_python, str(Path(__file__).with_name("obp_reference.py")),
-                 str(args.obd.resolve()), tmp, "--dist", str(Path(tmp) / "ours.npy")],
-                check=True, cwd=tmp, capture_output=True,
+                [
+                    args.obp_python,
+                    str(Path(__file__).with_name("obp_reference.py")),
+                    str(args.obd.resolve()),
+                    tmp,
+                    "--dist",
+                    str(Path(tmp) / "ours.npy"),
+                ],
+                check=True,
+                cwd=tmp,
+                capture_output=True,
             )
             obp = json.loads((Path(tmp) / "obp_reference.json").read_text())
             obp_dist = np.load(Path(tmp) / "obp_action_dist.npy")
@@ -111,28 +129,57 @@ def main() -> None:
     rows = []
     for name, e in estimates.items():
         obp_value = obp["estimates"].get(OBP_NAMES.get(name, ""), None) if obp else None
-        rows.append({"estimator": name, "ours": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                     "ess": e.ess, "max_weight": e.max_weight, "obp_this_run": obp_value,
-                     "obp_published": PUBLISHED.get(name)})
+        rows.append(
+            {
+                "estimator": name,
+                "ours": e.value,
+                "ci_low": e.ci_low,
+                "ci_high": e.ci_high,
+                "ess": e.ess,
+                "max_weight": e.max_weight,
+                "obp_this_run": obp_value,
+                "obp_published": PUBLISHED.get(name),
+            }
+        )
         shown = "-" if obp_value is None else f"{obp_value:.5f}"
         pub = PUBLISHED.get(name)
-        print(f"{name:10s} {e.value:9.5f} [{e.ci_low:.5f}, {e.ci_high:.5f}] {shown:>9s} "
-              f"{'-' if pub is None else f'{pub:.5f}':>9s}")
-    print("seconds (ours, best of %d): " % args.repeats
-          + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items())
-          + f"; sklearn import {import_s:.2f}")
+        print(
+            f"{name:10s} {e.value:9.5f} [{e.ci_low:.5f}, {e.ci_high:.5f}] {shown:>9s} "
+            f"{'-' if pub is None else f'{pub:.5f}':>9s}"
+        )
+    print(
+        f"seconds (ours, best of {args.repeats}): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items())
+        + f"; sklearn import {import_s:.2f}"
+    )
     if obp:
         print("seconds (obp): " + ", ".join(f"{k} {v:.2f}" for k, v in obp["seconds"].items()))
-        print(f"obp / ours end to end: {obp['seconds']['total_without_import'] / seconds['total']:.1f}x")
-        print(f"IPW/SNIPW on identical distributions: max |ours - obp| = "
-              f"{same['max_abs_diff_same_inputs']:.2e}")
+        print(
+            "obp / ours end to end: "
+            f"{obp['seconds']['total_without_import'] / seconds['total']:.1f}x"
+        )
+        print(
+            f"IPW/SNIPW on identical distributions: max |ours - obp| = "
+            f"{same['max_abs_diff_same_inputs']:.2e}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "ope_obd", "truth_bts_click_rate": truth, "rows": rows,
-        "seconds_ours": seconds, "seconds_all_runs": [r[1] for r in runs],
-        "sklearn_import_s": import_s, "obp": obp, "same_inputs": same,
-        "python": sys.version.split()[0],
-    }, indent=2, default=float))
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "ope_obd",
+                "truth_bts_click_rate": truth,
+                "rows": rows,
+                "seconds_ours": seconds,
+                "seconds_all_runs": [r[1] for r in runs],
+                "sklearn_import_s": import_s,
+                "obp": obp,
+                "same_inputs": same,
+                "python": sys.version.split()[0],
+            },
+            indent=2,
+            default=float,
+        )
+    )
 
 
 if __name__ == "__main__":

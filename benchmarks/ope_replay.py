@@ -38,8 +38,15 @@ def run_river(log: Any, seed: int) -> tuple[float, int, float]:
     from river import bandit, proba
 
     arms = list(range(log.n_actions))
-    history = list(zip([arms] * log.n_rounds, [None] * log.n_rounds,
-                       log.actions.tolist(), log.rewards.tolist(), strict=True))
+    history = list(
+        zip(
+            [arms] * log.n_rounds,
+            [None] * log.n_rounds,
+            log.actions.tolist(),
+            log.rewards.tolist(),
+            strict=True,
+        )
+    )
     policy = bandit.ThompsonSampling(reward_obj=proba.Beta(), seed=seed)
     start = time.perf_counter()
     total, used = bandit.evaluate_offline(policy, history)
@@ -72,26 +79,41 @@ def main() -> None:
     rows = []
     for name, ts in times.items():
         best = min(ts)
-        rows.append({
-            "method": name,
-            "best_s": round(best, 4),
-            "median_s": round(float(np.median(ts)), 4),
-            "rows_per_s": round(args.rows / best),
-            "vs_river": round(river_best / best, 1),
-            "matched": info[name][0],
-            "mean_reward_of_matched": round(info[name][1], 4),
-        })
-    print(f"Thompson replay on {args.rows:,} uniform rows, {args.arms} arms "
-          f"(best of {args.repeats}, interleaved)")
+        rows.append(
+            {
+                "method": name,
+                "best_s": round(best, 4),
+                "median_s": round(float(np.median(ts)), 4),
+                "rows_per_s": round(args.rows / best),
+                "vs_river": round(river_best / best, 1),
+                "matched": info[name][0],
+                "mean_reward_of_matched": round(info[name][1], 4),
+            }
+        )
+    print(
+        f"Thompson replay on {args.rows:,} uniform rows, {args.arms} arms "
+        f"(best of {args.repeats}, interleaved)"
+    )
     print(f"{'method':12s} {'best s':>8s} {'rows/s':>11s} {'x river':>8s} {'matched':>8s}")
     for r in rows:
-        print(f"{r['method']:12s} {r['best_s']:8.3f} {r['rows_per_s']:11,d} {r['vs_river']:8.1f} "
-              f"{r['matched']:8d}")
+        print(
+            f"{r['method']:12s} {r['best_s']:8.3f} {r['rows_per_s']:11,d} {r['vs_river']:8.1f} "
+            f"{r['matched']:8d}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "ope_replay", "rows": args.rows, "arms": args.arms,
-        "repeats": args.repeats, "python": platform.python_version(), "results": rows,
-    }, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "ope_replay",
+                "rows": args.rows,
+                "arms": args.arms,
+                "repeats": args.repeats,
+                "python": platform.python_version(),
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

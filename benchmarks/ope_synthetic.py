@@ -5,7 +5,8 @@ Five Bernoulli arms, a skewed logging distribution and a different target distri
 (with its standard error) and how often the 95% bootstrap interval covers the truth. Then
 the time of each estimator (point estimate and bootstrap) on one log of ``--big`` rounds.
 
-Run: ``PYTHONPATH=. python benchmarks/ope_synthetic.py`` (writes benchmarks/results/ope_synthetic.json)
+Run: ``PYTHONPATH=. python benchmarks/ope_synthetic.py``
+(writes benchmarks/results/ope_synthetic.json)
 """
 
 from __future__ import annotations
@@ -36,8 +37,14 @@ TARGET = np.array([0.05, 0.05, 0.20, 0.30, 0.40])
 
 def estimators(n_bootstrap: int, seed: int) -> list:
     kw = {"n_bootstrap": n_bootstrap, "seed": seed}
-    return [IPS(**kw), SNIPS(**kw), DM(**kw), DR(**kw), SwitchDR(tau=3.0, **kw),
-            DROS(lambda_=5.0, **kw)]
+    return [
+        IPS(**kw),
+        SNIPS(**kw),
+        DM(**kw),
+        DR(**kw),
+        SwitchDR(tau=3.0, **kw),
+        DROS(lambda_=5.0, **kw),
+    ]
 
 
 def main() -> None:
@@ -60,18 +67,29 @@ def main() -> None:
             values.setdefault(e.estimator, []).append(e.value)
             covered[e.estimator] = covered.get(e.estimator, 0) + (e.ci_low <= truth <= e.ci_high)
     rows = []
-    print(f"truth {truth:.4f}; {args.seeds} logs of {args.rounds:,} rounds; "
-          f"{args.bootstrap} bootstrap replicates")
-    print(f"{'estimator':10s} {'mean':>8s} {'bias':>9s} {'se(bias)':>9s} {'rmse':>8s} {'coverage':>9s}")
+    print(
+        f"truth {truth:.4f}; {args.seeds} logs of {args.rounds:,} rounds; "
+        f"{args.bootstrap} bootstrap replicates"
+    )
+    print(
+        f"{'estimator':10s} {'mean':>8s} {'bias':>9s} {'se(bias)':>9s} {'rmse':>8s} "
+        f"{'coverage':>9s}"
+    )
     for name, vals in values.items():
         v = np.asarray(vals)
-        row = {"estimator": name, "mean": float(v.mean()), "bias": float(v.mean() - truth),
-               "bias_se": float(v.std(ddof=1) / np.sqrt(v.size)),
-               "rmse": float(np.sqrt(((v - truth) ** 2).mean())),
-               "coverage_95": covered[name] / args.seeds}
+        row = {
+            "estimator": name,
+            "mean": float(v.mean()),
+            "bias": float(v.mean() - truth),
+            "bias_se": float(v.std(ddof=1) / np.sqrt(v.size)),
+            "rmse": float(np.sqrt(((v - truth) ** 2).mean())),
+            "coverage_95": covered[name] / args.seeds,
+        }
         rows.append(row)
-        print(f"{name:10s} {row['mean']:8.4f} {row['bias']:+9.5f} {row['bias_se']:9.5f} "
-              f"{row['rmse']:8.4f} {row['coverage_95']:9.3f}")
+        print(
+            f"{name:10s} {row['mean']:8.4f} {row['bias']:+9.5f} {row['bias_se']:9.5f} "
+            f"{row['rmse']:8.4f} {row['coverage_95']:9.3f}"
+        )
     big = bernoulli_log(MEANS, LOGGING, args.big, seed=7)
     t = time.perf_counter()
     q = LinearRewardModel().fit_predict(big)
@@ -86,18 +104,32 @@ def main() -> None:
         est.estimate(data)
         total = time.perf_counter() - t
         timing.append({"estimator": est.name, "point_s": point, "with_bootstrap_s": total})
-    print(f"\n{args.big:,} rounds: reward model {model_s:.2f} s; "
-          f"bootstrap {args.big_bootstrap} replicates")
+    print(
+        f"\n{args.big:,} rounds: reward model {model_s:.2f} s; "
+        f"bootstrap {args.big_bootstrap} replicates"
+    )
     print(f"{'estimator':10s} {'point s':>9s} {'+bootstrap s':>13s}")
     for r in timing:
         print(f"{r['estimator']:10s} {r['point_s']:9.3f} {r['with_bootstrap_s']:13.2f}")
     del terms
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "ope_synthetic", "truth": truth, "seeds": args.seeds, "rounds": args.rounds,
-        "bootstrap": args.bootstrap, "accuracy": rows, "big_rounds": args.big,
-        "big_bootstrap": args.big_bootstrap, "reward_model_s": model_s, "timing": timing,
-    }, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "ope_synthetic",
+                "truth": truth,
+                "seeds": args.seeds,
+                "rounds": args.rounds,
+                "bootstrap": args.bootstrap,
+                "accuracy": rows,
+                "big_rounds": args.big,
+                "big_bootstrap": args.big_bootstrap,
+                "reward_model_s": model_s,
+                "timing": timing,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

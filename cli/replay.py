@@ -181,6 +181,10 @@ def replay(
             disable=not progress or not learning,
             desc="replay",
         )
+
+        def tick(rows: int) -> None:
+            bar.update(rows)
+
         try:
             result = evaluate_offline(
                 log,
@@ -190,7 +194,7 @@ def replay(
                 confidence=confidence,
                 seed=seed,
                 batch=batch,
-                progress=bar.update,
+                progress=tick,
                 on_replay_start=lambda name: bar.set_description(f"replay {name}"),
             )
         finally:

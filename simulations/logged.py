@@ -25,7 +25,7 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 def _as_1d(values: object, name: str, dtype: type, n: int | None) -> np.ndarray:
     try:
-        arr = np.asarray(values, dtype=dtype)
+        arr: np.ndarray = np.asarray(values, dtype=dtype)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must hold numbers ({dtype.__name__}).") from None
     if arr.ndim != 1:

@@ -143,7 +143,7 @@ def evaluate_offline(
     uniform = _uniform_log(log)
     if "replay" in estimators and not uniform:
         result.notes.append("replay skipped: the logging policy was not uniform.")
-    kwargs = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed}
+    kwargs: dict[str, Any] = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed}
     for cand in candidates:
         start = time.perf_counter()
         data: EvaluationInput

@@ -22,9 +22,7 @@ __all__ = [
 ]
 
 
-def bernoulli_log(
-    means: np.ndarray, logging: np.ndarray, n: int, seed: int
-) -> LoggedFeedback:
+def bernoulli_log(means: np.ndarray, logging: np.ndarray, n: int, seed: int) -> LoggedFeedback:
     """``n`` rounds: arm ``a ~ logging``, reward ``~ Bernoulli(means[a])``.
 
     >>> log = bernoulli_log(np.array([0.1, 0.5]), np.array([0.5, 0.5]), 1000, seed=0)
@@ -48,7 +46,7 @@ def bernoulli_log(
 def uniform_log_from_table(table: np.ndarray, seed: int) -> LoggedFeedback:
     """A uniform logging policy reading row ``t`` of the reward table ``(T, K)``."""
     t, k = table.shape
-    actions = np.random.default_rng(seed).integers(0, k, size=t)
+    actions = np.asarray(np.random.default_rng(seed).integers(0, k, size=t))
     return LoggedFeedback(
         actions=actions,
         rewards=table[np.arange(t), actions],

@@ -22,7 +22,7 @@ from simulations.ope.estimators import DM, DR, DROS, IPS, SNIPS, Replay, SwitchD
 from simulations.ope.reward_model import LinearRewardModel
 from simulations.ope.slate import IndependentIPS, RewardInteractionIPS, SlateInput
 
-ESTIMATORS: dict[str, type[Estimator]] = {  # type: ignore[type-arg]
+ESTIMATORS: dict[str, type[Estimator]] = {
     cls.name: cls for cls in (Replay, IPS, SNIPS, DM, DR, SwitchDR, DROS)
 }
 #: Estimators that need a reward model.

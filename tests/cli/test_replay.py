@@ -37,9 +37,21 @@ def test_replay_on_an_obd_folder_writes_table_summary_and_charts(tmp_path: Path)
     result = runner.invoke(
         app,
         [
-            "replay", str(obd_folder(tmp_path)), "--policies", "uniform,thompson,epsilon-greedy",
-            "--params", "epsilon-greedy:epsilon=0.2", "--estimators", "replay,ips,snips,dr",
-            "--bootstrap", "100", "--batch", "50", "--out", str(out), "--no-progress",
+            "replay",
+            str(obd_folder(tmp_path)),
+            "--policies",
+            "uniform,thompson,epsilon-greedy",
+            "--params",
+            "epsilon-greedy:epsilon=0.2",
+            "--estimators",
+            "replay,ips,snips,dr",
+            "--bootstrap",
+            "100",
+            "--batch",
+            "50",
+            "--out",
+            str(out),
+            "--no-progress",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -32,8 +32,9 @@ def post_log(api, n: int = 90) -> list[dict]:
         if rng.random() < click_rate[d["arm_index"]]:
             pending.append({"decision_id": d["decision_id"], "kind": "click", "reward_id": f"c{i}"})
         if i % 7 == 0:
-            pending.append({"decision_id": d["decision_id"], "kind": "conversion",
-                            "reward_id": f"v{i}"})
+            pending.append(
+                {"decision_id": d["decision_id"], "kind": "conversion", "reward_id": f"v{i}"}
+            )
         if len(pending) >= 10:  # the policy learns, so the propensities change
             r = api.post("/v1/experiments/exp/rewards/batch", {"rewards": pending}, scope="write")
             assert r.status_code == 200, r.text
@@ -100,15 +101,30 @@ def test_export_and_replay_commands(api, db, tmp_path: Path) -> None:
     post_log(api, n=30)
     runner = CliRunner()
     out = tmp_path / "log.parquet"
-    result = runner.invoke(app, ["export", "--experiment", "exp", "--database-url", db.url,
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["export", "--experiment", "exp", "--database-url", db.url, "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "30 decisions" in result.output
     result = runner.invoke(
         app,
-        ["replay", "--database-url", db.url, "--experiment", "exp", "--policies",
-         "uniform,thompson", "--estimators", "ips,snips", "--bootstrap", "50",
-         "--out", str(tmp_path / "r"), "--no-plots", "--no-progress"],
+        [
+            "replay",
+            "--database-url",
+            db.url,
+            "--experiment",
+            "exp",
+            "--policies",
+            "uniform,thompson",
+            "--estimators",
+            "ips,snips",
+            "--bootstrap",
+            "50",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-plots",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "thompson" in result.output

@@ -39,7 +39,11 @@ def write_campaign(root: Path, campaign: str = "men", n: int = 30, **changes: ob
             frame[column] = value
     frame.to_csv(folder / f"{campaign}.csv")
     items = pd.DataFrame(
-        {"item_id": range(4), "item_feature_0": [0.1, 0.2, 0.3, 0.4], "item_feature_1": list("xyxy")}
+        {
+            "item_id": range(4),
+            "item_feature_0": [0.1, 0.2, 0.3, 0.4],
+            "item_feature_1": list("xyxy"),
+        }
     )
     items.to_csv(folder / "item_context.csv")
     return folder

@@ -67,8 +67,11 @@ def test_bootstrap_intervals_cover_at_about_the_nominal_rate() -> None:
         log = bernoulli_log(MEANS, LOGGING, 2000, seed=1000 + seed)
         q = LinearRewardModel(seed=seed).fit_predict(log)
         data = evaluation_input(log, TARGET, q)
-        for est in (IPS(n_bootstrap=400, seed=seed), SNIPS(n_bootstrap=400, seed=seed),
-                    DR(n_bootstrap=400, seed=seed)):
+        for est in (
+            IPS(n_bootstrap=400, seed=seed),
+            SNIPS(n_bootstrap=400, seed=seed),
+            DR(n_bootstrap=400, seed=seed),
+        ):
             e = est.estimate(data)
             covered[est.name] += e.ci_low <= TRUTH <= e.ci_high
     for name, hits in covered.items():

@@ -78,8 +78,9 @@ def test_batch_path_updates_once_per_block() -> None:
 
 
 def test_progress_and_errors() -> None:
-    log = LoggedFeedback(actions=[0, 1] * 50, rewards=[1.0, 0.0] * 50,
-                         propensities=[0.5] * 100, n_actions=2)
+    log = LoggedFeedback(
+        actions=[0, 1] * 50, rewards=[1.0, 0.0] * 50, propensities=[0.5] * 100, n_actions=2
+    )
     seen: list[int] = []
     replay(make_policy("ucb1", 2, seed=0), log, progress=seen.append)
     assert sum(seen) == 100
