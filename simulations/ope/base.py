@@ -145,7 +145,9 @@ def bootstrap_interval(
     """Percentile bootstrap interval of ``mean(num)`` or of ``sum(num) / sum(den)``.
 
     Rounds are resampled with replacement; every replicate is computed with array
-    operations (blocks of replicates at once), seeded by ``seed``.
+    operations, seeded by ``seed``. When the rounds take few distinct values (binary rewards
+    and few distinct weights), the replicates draw multinomial counts of those values, which
+    is the same resampling at a cost independent of the number of rounds.
 
     >>> x = np.r_[np.zeros(90), np.ones(10)]
     >>> low, high = bootstrap_interval(x, seed=1)
@@ -157,7 +159,18 @@ def bootstrap_interval(
     b = int(check_scalar(n_bootstrap, "n_bootstrap", kind=int, min_val=1))
     level = float(check_scalar(confidence, "confidence", min_val=0.0, max_val=1.0))
     den = None if denominators is None else np.asarray(denominators, dtype=np.float64)
-    if b * n <= _BOOT_CELLS:
+    grouped = _grouped(num, den)
+    if grouped is not None:  # few distinct rounds: resample their counts (same law, faster)
+        values, freq = grouped
+        counts = np.random.default_rng(seed).multinomial(n, freq / n, size=b).astype(np.float64)
+        top = counts @ values[:, 0]
+        if den is None:
+            stats = top / n
+        else:
+            bottom = counts @ values[:, 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                stats = np.where(bottom > 0, top / bottom, np.nan)
+    elif b * n <= _BOOT_CELLS:
         counts = _resample_counts(n, b, seed)  # shared by every estimator on this log
         top = counts @ num
         if den is None:
@@ -171,6 +184,20 @@ def bootstrap_interval(
     tail = (1.0 - level) / 2.0
     low, high = np.nanquantile(stats, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def _grouped(num: np.ndarray, den: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Distinct rounds ``(values (u, 2), frequencies (u,))`` when there are at most a quarter
+    as many as rounds (binary rewards with few distinct weights), else None. Resampling rounds
+    is resampling these values with their frequencies."""
+    n = num.shape[0]
+    if n < 64:
+        return None
+    pairs = np.stack([num, num if den is None else den], axis=1)
+    values, freq = np.unique(pairs, axis=0, return_counts=True)
+    if 4 * values.shape[0] > n:
+        return None
+    return values, freq.astype(np.float64)
 
 
 @lru_cache(maxsize=1)
