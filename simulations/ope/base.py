@@ -193,10 +193,11 @@ def _grouped(num: np.ndarray, den: np.ndarray | None) -> tuple[np.ndarray, np.nd
     n = num.shape[0]
     if n < 64:
         return None
-    pairs = np.stack([num, num if den is None else den], axis=1)
-    values, freq = np.unique(pairs, axis=0, return_counts=True)
-    if 4 * values.shape[0] > n:
+    key = num if den is None else num + 1j * den  # one sortable key per (num, den) pair
+    distinct, freq = np.unique(key, return_counts=True)
+    if 4 * distinct.shape[0] > n:
         return None
+    values = np.stack([distinct.real, distinct.imag if den is not None else distinct.real], 1)
     return values, freq.astype(np.float64)
 
 
