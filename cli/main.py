@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli import arms, demo, service, simulate
+from cli import arms, demo, replay, service, simulate
 from cli.errors import ErrorReportingGroup
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.command("policies")(simulate.policies)
 app.command("demo")(demo.demo)
 app.add_typer(arms.app, name="arms")
 service.register(app)
+replay.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,10 @@
-"""Synthetic bandit experiments: seeded environments, a parallel runner, summaries and plots.
+"""Synthetic bandit experiments and offline evaluation.
 
 ``envs`` (environments and their pre-drawn reward tables), ``runner`` (policies x environments
 x seeds in worker processes, flat rows), ``report`` (summaries, row files, regret plots),
 ``experiment`` (all of it into one output directory) and ``peers`` (river and MABWiser
-adapters for the benchmarks).  Submodules are imported on use, so ``import simulations`` is
-cheap.
+adapters for the benchmarks). Offline evaluation: ``logged`` (the logged-feedback
+container), ``obd`` and ``service_log`` (loaders), ``ope`` (estimators), ``replay``,
+``offline`` and ``offline_report`` (candidates x estimators), ``synthetic_logs``.
+Submodules are imported on use, so ``import simulations`` is cheap.
 """
