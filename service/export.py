@@ -19,10 +19,10 @@ column              type         meaning
 ``policy_version``  int64        version of the policy state that decided
 ``fallback``        bool         answered by the fallback arm (paused / stopped experiment)
 ``served_items``    string       the items the caller served, as a JSON list (or null)
-``reward``          float64      sum of the decision's rewards, each ``value / scale`` where
-                                 ``scale`` is the largest value of the reward definition
-                                 (what the policy learns); 0 when none was reported
-``reward_raw``      float64      sum of the raw reward values
+``reward``          float64      the decision's reward as the policy learns it: the largest
+                                 value among its rewards divided by ``scale``, the largest
+                                 value of the reward definition; 0 when none was reported
+``reward_raw``      float64      the largest raw reward value
 ``n_rewards``       int64        rewards counted (kinds in the reward definition; late ones
                                  included, orphans and other kinds excluded)
 ==================  ===========  ==========================================================
@@ -65,7 +65,7 @@ def export_log(session: Session, key: str) -> pa.Table:
     rewards = (
         select(
             Reward.decision_id.label("decision_id"),
-            func.sum(Reward.value).label("raw"),
+            func.max(Reward.value).label("raw"),
             func.count(Reward.id).label("n"),
         )
         .where(

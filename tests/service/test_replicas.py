@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service import repository
+from service.store import audit, experiments, keys
 from service.db import make_engine, make_sessionmaker, upgrade
 from service.models import ArmStat, Decision, PolicyState, PolicyUpdate, Reward
 from service.schemas import ExperimentCreate
@@ -32,8 +32,8 @@ def test_two_replicas_on_one_postgres_keep_exact_totals(settings, tmp_path):
     upgrade(settings)
     factory = make_sessionmaker(make_engine(settings))
     with factory() as session:
-        key, _ = repository.create_api_key(session, "write", "replicas")
-        repository.create_experiment(
+        key, _ = keys.create_api_key(session, "write", "replicas")
+        experiments.create_experiment(
             session,
             ExperimentCreate(
                 key="rep",
@@ -114,6 +114,6 @@ def test_two_replicas_on_one_postgres_keep_exact_totals(settings, tmp_path):
         n_updates = session.scalar(select(func.count()).select_from(PolicyUpdate))
         assert state.version == n_updates - 1
         assert sum(state.state["pulls"]) == len(clicked)
-        result = repository.rebuild(session, "rep")
+        result = audit.rebuild(session, "rep")
         assert result.observations == len(clicked)
         assert result.equal, "live policy state differs from the rebuild"
