@@ -16,10 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service.store import audit, experiments, keys
 from service.db import make_engine, make_sessionmaker, upgrade
 from service.models import ArmStat, Decision, PolicyState, PolicyUpdate, Reward
 from service.schemas import ExperimentCreate
+from service.store import audit, experiments, keys
 from service.testing import running_server
 
 N_DECISIONS = 400
