@@ -63,8 +63,10 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}.")
     draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
     draws += np.arange(n_resamples)[:, None] * n  # one bincount for all resamples
-    return np.bincount(draws.ravel(), minlength=n_resamples * n).reshape(n_resamples, n).astype(
-        np.float64
+    return (
+        np.bincount(draws.ravel(), minlength=n_resamples * n)
+        .reshape(n_resamples, n)
+        .astype(np.float64)
     )
 
 

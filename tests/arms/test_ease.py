@@ -51,7 +51,9 @@ def test_regularization_is_chosen_on_validation_and_recorded(
     assert meta["fitted"] == {"regularization": arm.regularization_}
     again = load_arm(tmp_path / "ease")
     assert isinstance(again, EASEArm) and again.regularization_ == arm.regularization_
-    torch.testing.assert_close(again.score([0, 3], catalog.item_ids), arm.score([0, 3], catalog.item_ids))
+    torch.testing.assert_close(
+        again.score([0, 3], catalog.item_ids), arm.score([0, 3], catalog.item_ids)
+    )
 
 
 def test_bad_regularization_names_the_field() -> None:

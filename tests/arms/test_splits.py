@@ -25,9 +25,10 @@ def test_nested_split_cuts_the_training_part_only() -> None:
     valid_rows = set(zip(valid.users.tolist(), valid.timestamps.tolist(), strict=True))
     assert not test_rows & valid_rows
     for user in np.unique(valid.users):
-        assert inner.timestamps[inner.users == user].max() <= valid.timestamps[
-            valid.users == user
-        ].min()
+        assert (
+            inner.timestamps[inner.users == user].max()
+            <= valid.timestamps[valid.users == user].min()
+        )
 
 
 def test_cold_start_users_keep_their_earliest_interactions() -> None:
