@@ -14,9 +14,11 @@
 * Optional popularity prior, off by default: ``popularity_weight = w > 0`` adds
   ``w * log1p(n_i) / log1p(max_j n_j)`` (``n_i`` the item's training interactions).
 
-Scoring is batched: a block of users' history embeddings against a tile of items is one
-batched matrix product (``users x history x items`` similarities, reduced over the
-history). Cold start: an unknown user, with no history, gets the popularity ranking.
+Scoring is batched: a block of users' history against a tile of items gives a
+``users x history x items`` block of similarities, reduced over the history. Up to
+:data:`ITEM_TABLE_LIMIT` items the similarities are rows gathered from the item-item
+cosine matrix, computed once; beyond it, one batched matrix product of embeddings.
+Cold start: an unknown user, with no history, gets the popularity ranking.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ __all__ = ["BertArm", "default_cache_dir", "title_key"]
 
 SIMILARITY_BUDGET = 1 << 22
 """Most similarities (users x history x items) held at once while scoring."""
+
+ITEM_TABLE_LIMIT = 8192
+"""Up to this many items the item-item similarity matrix is computed once (on first
+scoring, 256 MiB at the limit) and scoring gathers its rows; above it, similarities are
+recomputed from the embeddings per block (``d`` times more arithmetic, no n^2 memory)."""
 
 
 def default_cache_dir() -> Path:
@@ -105,6 +112,7 @@ class BertArm(BaseArm):
         self.popularity_: torch.Tensor | None = None
         self.title_group_: torch.Tensor | None = None
         self._device_items: torch.Tensor | None = None
+        self._item_sims: torch.Tensor | None = None
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -163,6 +171,7 @@ class BertArm(BaseArm):
         self.popularity_ = counts / counts.max().clamp_min(1e-9)
         self.title_group_ = torch.from_numpy(_title_groups(texts))
         self._device_items = None
+        self._item_sims = None
 
     # ------------------------------------------------------------------ scoring
 
@@ -171,6 +180,15 @@ class BertArm(BaseArm):
             assert self.item_vecs_ is not None
             self._device_items = self.item_vecs_.to(self.device_)
         return self._device_items
+
+    def _similarity_table(self) -> torch.Tensor | None:
+        """The (n_items, n_items) cosine matrix when the catalogue is small enough, else None."""
+        if self.n_items > ITEM_TABLE_LIMIT:
+            return None
+        if self._item_sims is None:
+            vecs = self._items_on_device()
+            self._item_sims = vecs @ vecs.T
+        return self._item_sims
 
     def _score(self, users: torch.Tensor, items: slice | torch.Tensor) -> torch.Tensor:
         assert self.history_ is not None and self.popularity_ is not None
@@ -184,10 +202,14 @@ class BertArm(BaseArm):
         out = torch.empty((len(users), len(chosen)), device=self.device_)
         step = max(1, SIMILARITY_BUDGET // max(1, hist.shape[1] * len(chosen)))
         m = min(self.top_m, hist.shape[1])
+        table = self._similarity_table()
         for start in range(0, len(users), step):
             h = hist[start : start + step]
             pad = h < 0
-            sims = vecs[h.clamp(min=0)] @ chosen.T  # (u, history, items)
+            if table is None:
+                sims = vecs[h.clamp(min=0)] @ chosen.T  # (u, history, items)
+            else:
+                sims = table[:, index][h.clamp(min=0)]  # (u, history, items)
             sims.masked_fill_(pad.unsqueeze(2), float("-inf"))
             top = sims.topk(m, dim=1).values if m > 1 else sims.amax(1, keepdim=True)
             finite = torch.isfinite(top)
@@ -254,6 +276,7 @@ class BertArm(BaseArm):
         self.popularity_ = state["popularity"]
         self.title_group_ = state["title_group"]
         self._device_items = None
+        self._item_sims = None
 
 
 def _recent_items(

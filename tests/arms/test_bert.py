@@ -133,3 +133,14 @@ def test_embedding_matches_sentence_transformers_pooling() -> None:
     torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="texts"):
         encoder.embed("one string")  # type: ignore[arg-type]
+
+
+def test_similarity_table_and_embedding_products_agree(
+    catalog: ItemCatalog, embedding_cache: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inter = Interactions([1, 1, 2, 2, 2], [0, 1, 4, 5, 7], [10, 20, 10, 20, 30])
+    arm = BertArm(cache_dir=embedding_cache, top_m=2, device="cpu").fit(inter, catalog)
+    with_table = arm.score([1, 2, 9], np.arange(8))
+    monkeypatch.setattr("arms.bert.ITEM_TABLE_LIMIT", 0)
+    arm._item_sims = None
+    torch.testing.assert_close(arm.score([1, 2, 9], np.arange(8)), with_table)
