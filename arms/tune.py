@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -160,9 +161,7 @@ def tune(
     for point in expand_grid(grid):
         params = {**(fixed or {}), **point}
         start = time.perf_counter()
-        score, n_users = validation_ndcg(
-            lambda p=params: make_arm(name, **p), inner, valid, items, k
-        )
+        score, n_users = validation_ndcg(partial(make_arm, name, **params), inner, valid, items, k)
         trial = Trial(point, round(score, 6), round(time.perf_counter() - start, 2))
         trials.append(trial)
         if progress is not None:

@@ -51,6 +51,7 @@ def load(path: Path) -> tuple[Interactions, ItemCatalog | None]:
 
 
 def naive_ease(arm: EASEArm, users: np.ndarray, k: int) -> np.ndarray:
+    assert arm.weights_ is not None and arm.popularity_ is not None
     rows = arm._user_rows(users).numpy()
     x = np.zeros((len(rows), arm.n_items), dtype=np.float32)
     ex = arm._excluded(torch.from_numpy(rows))

@@ -36,7 +36,7 @@ DataOpt = Annotated[
 
 
 def _parse_params(pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """``["mf.factors=128", "popularity.half_life_days=null"]`` -> ``{"mf": {"factors": 128}, ...}``."""
+    """``["mf.factors=128", "bert.top_m=3"]`` -> ``{"mf": {"factors": 128}, ...}``."""
     params: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
