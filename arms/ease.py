@@ -7,9 +7,9 @@ With ``X`` the binary user-item matrix and ``G = X^T X``, EASE solves
     \\min_B \\|X - X B\\|_F^2 + \\lambda \\|B\\|_F^2 \\quad \\text{s.t. } \\mathrm{diag}(B) = 0,
 
 whose solution is ``P = (G + \\lambda I)^{-1}``, ``B_{ij} = -P_{ij} / P_{jj}`` (``B_{jj} = 0``).
-A user's scores are ``x_u B`` (plus a popularity tie-break): a dot product of the dense
-history row with a column of ``B``, so :meth:`top_k` uses the blocked group-maximum
-selector :func:`arms.topk.dot_topk` like the factor arms. ``G`` and ``P`` are float32.
+A user's scores are ``x_u B`` (plus a popularity tie-break): for a block of users, the
+dense history rows times ``B``, one item tile at a time, with a running top-k
+(:func:`arms.topk.tiled_topk`). ``G`` and ``P`` are float32.
 
 The one parameter, ``regularization`` (``lambda``), is chosen on the nested validation
 split by default (``regularization=None``): each value of ``regularization_grid`` is
@@ -33,7 +33,7 @@ import torch
 from arms.base import BaseArm
 from arms.data import Interactions, ItemCatalog
 from arms.knn import TIE_BREAK, _sparse_mm
-from arms.topk import ExcludedPairs, dot_topk
+from arms.topk import ExcludedPairs, tiled_topk
 
 __all__ = ["DEFAULT_GRID", "EASEArm", "ease_weights"]
 
@@ -175,8 +175,18 @@ class EASEArm(BaseArm):
     def _top_k_block(
         self, users: torch.Tensor, k: int, excluded: ExcludedPairs
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return dot_topk(
-            self._user_matrix(users), self._item_table(), k, self.item_block, 8, excluded
+        # A running top-k over tiles of one product per tile. (The group-maximum selector
+        # of the factor arms re-scores k * groups candidates per user with n_items-long
+        # vectors here, which costs more than it saves.)
+        table, history = self._item_table(), self._user_matrix(users)
+        return tiled_topk(
+            lambda start, stop: history @ table[start:stop].T,
+            len(users),
+            self.n_items,
+            k,
+            self.item_block,
+            excluded,
+            self.device_,
         )
 
     def _state(self) -> dict[str, torch.Tensor]:
