@@ -6,7 +6,7 @@ Every arm follows :class:`arms.base.Arm`: ``fit(interactions, items)``, batched
 
 >>> from arms import ARMS, make_arm
 >>> ARMS
-('mf', 'bert', 'popularity', 'item-knn', 'random')
+('mf', 'bert', 'popularity', 'item-knn', 'random', 'ease')
 >>> make_arm("popularity", device="cpu").name
 'popularity'
 

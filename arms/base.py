@@ -187,6 +187,11 @@ class BaseArm(ABC):
         """Constructor arguments, JSON-safe (``device`` is left out: it belongs to the host)."""
         return {"user_block": self.user_block, "item_block": self.item_block, "seed": self.seed}
 
+    def _fitted(self) -> dict[str, Any]:
+        """What fitting chose by itself (e.g. a regularisation picked on validation), JSON-safe;
+        written to ``arm.json`` under ``"fitted"`` for the record (the state holds it too)."""
+        return {}
+
     def _top_k_block(
         self, users: torch.Tensor, k: int, excluded: ExcludedPairs
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -327,7 +332,13 @@ class BaseArm(ABC):
         state["base.seen_indptr"] = torch.from_numpy(np.asarray(self.seen_indptr_))
         state["base.seen_indices"] = torch.from_numpy(np.asarray(self.seen_indices_))
         save_file(state, str(folder / "state.safetensors"))
-        meta = {"arm": self.name, "format": FORMAT_VERSION, "params": self._params()}
+        meta: dict[str, Any] = {
+            "arm": self.name,
+            "format": FORMAT_VERSION,
+            "params": self._params(),
+        }
+        if self._fitted():
+            meta["fitted"] = self._fitted()
         (folder / "arm.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
 
     @classmethod

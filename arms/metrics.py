@@ -1,7 +1,8 @@
-"""Offline ranking metrics over top-k lists: Recall@k, NDCG@k, coverage, intra-list diversity.
+"""Offline ranking metrics over top-k lists: precision, recall, NDCG, coverage, diversity.
 
 Every function takes ``recommended``, an int array of shape (n_users, k) of item ids
-(best first; -1 marks an empty slot), and returns a mean over users.
+(best first; -1 marks an empty slot). The ``*_per_user`` functions return one value per
+user (what the bootstrap resamples); the others return a mean over users.
 """
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["catalogue_coverage", "intra_list_diversity", "ndcg_at_k", "recall_at_k"]
+__all__ = [
+    "catalogue_coverage",
+    "intra_list_diversity",
+    "list_overlap",
+    "ndcg_at_k",
+    "ndcg_per_user",
+    "precision_per_user",
+    "recall_at_k",
+    "recall_per_user",
+]
 
 
 def _hits(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> np.ndarray:
@@ -27,45 +37,67 @@ def _hits(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> np.ndarray
     )
 
 
-def recall_at_k(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> float:
-    """Mean of ``hits / min(k, |relevant|)`` over users with at least one relevant item.
+def precision_per_user(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> np.ndarray:
+    """``hits / k`` per user, shape (n_users,).
 
-    The ``min`` (as in Liang et al., 2018) makes 1.0 reachable when a user has more
-    than ``k`` relevant items.
-
-    >>> recall_at_k(np.array([[1, 2, 3]]), [np.array([2, 9])])
-    0.5
+    >>> precision_per_user(np.array([[1, 2, 3, 4]]), [np.array([2, 9])]).tolist()
+    [0.25]
     """
     hits = _hits(recommended, relevant)
-    sizes = np.array([len(r) for r in relevant])
-    keep = sizes > 0
-    if not keep.any():
-        return 0.0
-    k = recommended.shape[1]
-    return float(np.mean(hits[keep].sum(1) / np.minimum(k, sizes[keep])))
+    return hits.sum(1) / max(recommended.shape[1] if recommended.ndim == 2 else 1, 1)
 
 
-def ndcg_at_k(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> float:
-    """Mean binary-relevance NDCG@k over users with at least one relevant item.
+def recall_per_user(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> np.ndarray:
+    """``hits / |relevant|`` per user (NaN where nothing is relevant), shape (n_users,).
+
+    True recall: a user with 30 relevant items can reach at most ``k / 30`` at k.
+
+    >>> recall_per_user(np.array([[1, 2, 3]]), [np.array([2, 9, 8, 7])]).tolist()
+    [0.25]
+    """
+    hits = _hits(recommended, relevant)
+    sizes = np.array([len(r) for r in relevant], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sizes > 0, hits.sum(1) / sizes, np.nan)
+
+
+def ndcg_per_user(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> np.ndarray:
+    """Binary-relevance NDCG@k per user (NaN where nothing is relevant), shape (n_users,).
 
     .. math::
 
         \\mathrm{DCG} = \\sum_{r=1}^{k} \\frac{\\mathrm{rel}_r}{\\log_2(r + 1)}, \\qquad
         \\mathrm{NDCG} = \\mathrm{DCG} / \\mathrm{DCG}_{ideal}
 
+    >>> [round(v, 4) for v in ndcg_per_user(np.array([[9, 1]]), [np.array([1])])]
+    [0.6309]
+    """
+    hits = _hits(recommended, relevant).astype(np.float64)
+    sizes = np.array([len(r) for r in relevant], dtype=np.int64)
+    k = recommended.shape[1] if recommended.ndim == 2 else 0
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.r_[np.nan, np.cumsum(discounts)][np.minimum(k, sizes)]
+    return (hits @ discounts) / ideal
+
+
+def recall_at_k(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> float:
+    """Mean true recall ``hits / |relevant|`` over users with at least one relevant item.
+
+    >>> recall_at_k(np.array([[1, 2, 3]]), [np.array([2, 9])])
+    0.5
+    """
+    values = recall_per_user(recommended, relevant)
+    return float(np.nanmean(values)) if np.any(~np.isnan(values)) else 0.0
+
+
+def ndcg_at_k(recommended: np.ndarray, relevant: Sequence[np.ndarray]) -> float:
+    """Mean binary-relevance NDCG@k over users with at least one relevant item.
+
     >>> round(ndcg_at_k(np.array([[9, 1]]), [np.array([1])]), 4)
     0.6309
     """
-    hits = _hits(recommended, relevant).astype(np.float64)
-    sizes = np.array([len(r) for r in relevant])
-    keep = sizes > 0
-    if not keep.any():
-        return 0.0
-    k = recommended.shape[1]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = hits[keep] @ discounts
-    ideal = np.cumsum(discounts)[np.minimum(k, sizes[keep]) - 1]
-    return float(np.mean(dcg / ideal))
+    values = ndcg_per_user(recommended, relevant)
+    return float(np.nanmean(values)) if np.any(~np.isnan(values)) else 0.0
 
 
 def catalogue_coverage(recommended: np.ndarray, n_items: int) -> float:
@@ -104,3 +136,22 @@ def intra_list_diversity(recommended: np.ndarray, features: dict[int, np.ndarray
         mean_sim = (sim.sum() - np.trace(sim)) / (n * (n - 1))
         scores.append(1.0 - mean_sim)
     return float(np.mean(scores)) if scores else 0.0
+
+
+def list_overlap(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean share of a user's first list that also appears in their second list.
+
+    Both arrays have shape (n_users, k) and rows for the same users; empty slots (-1)
+    never match.
+
+    >>> list_overlap(np.array([[1, 2, 3, 4]]), np.array([[4, 3, 9, -1]]))
+    0.5
+    """
+    if first.shape != second.shape:
+        raise ValueError(
+            f"first and second must have the same shape, got {first.shape} and {second.shape}."
+        )
+    if first.size == 0:
+        return 0.0
+    same = (first[:, :, None] == second[:, None, :]) & (first[:, :, None] >= 0)
+    return float(same.any(2).sum(1).mean() / first.shape[1])

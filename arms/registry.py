@@ -23,6 +23,7 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "popularity": ("arms.popularity", "PopularityArm"),
     "item-knn": ("arms.knn", "ItemKNNArm"),
     "random": ("arms.random_arm", "RandomArm"),
+    "ease": ("arms.ease", "EASEArm"),
 }
 
 ARMS: tuple[str, ...] = tuple(_CLASSES)

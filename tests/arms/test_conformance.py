@@ -38,8 +38,8 @@ USERS = [0, 1, 2, 5, 23]
 ITEMS = [100, 101, 135, 120]
 
 
-def test_registry_lists_the_five_arms() -> None:
-    assert ARMS == ("mf", "bert", "popularity", "item-knn", "random")
+def test_registry_lists_the_six_arms() -> None:
+    assert ARMS == ("mf", "bert", "popularity", "item-knn", "random", "ease")
     with pytest.raises(ValueError, match="name"):
         make_arm("nope")
 
