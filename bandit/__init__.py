@@ -10,16 +10,21 @@
 
 from bandit.allocation import Constraints
 from bandit.base import Policy, Selection, StalePropensityError
+from bandit.fusion import FUSERS, FusedLists, Fuser, make_fuser
 from bandit.registry import POLICIES, REGISTRY, PolicySpec, from_state_dict, make_policy
 
 __all__ = [
+    "FUSERS",
     "POLICIES",
     "REGISTRY",
     "Constraints",
+    "FusedLists",
+    "Fuser",
     "Policy",
     "PolicySpec",
     "Selection",
     "StalePropensityError",
     "from_state_dict",
+    "make_fuser",
     "make_policy",
 ]

@@ -1,0 +1,324 @@
+"""What every fuser shares: the output rows, input checks, candidate deduplication, the base class.
+
+Shapes used throughout: ``A`` arms, ``B`` requests in a micro-batch, ``C`` candidates per arm
+and request, ``k`` slots in the fused list. Input arrays are arm-major, ``(A, B, C)``, as each
+arm produces its own ranked lists; the fusers work request-major, ``(B, A, D)``, on the first
+``D`` candidates of each arm (the only ones a fuser can reach; ``D = k`` for the draft
+fusers without a category cap, because an arm's next unplaced item is always among its top
+``k`` while fewer than ``k`` items are placed).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bandit.fusion.diversity import CategoryCodes, encode_categories
+from bandit.validation import check_scalar
+
+#: Weights must sum to 1 within this tolerance.
+WEIGHT_SUM_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class FusedLists:
+    """One fused list per request, with what learning and off-policy evaluation need.
+
+    Attributes
+    ----------
+    items : (B, k) int64
+        The fused list, best first; no item appears twice in a row.
+    source : (B, k) int64
+        The arm that placed the item (deterministic fusers: the arm with the largest share
+        of the item's credit, the lowest index on ties).
+    source_prob : (B, k) float64
+        Probability that ``source`` is the arm drawn for this slot (1 for deterministic
+        fusers). See each fuser for whether it is exact.
+    propensity : (B, k) float64
+        Marginal probability that this item is shown at this position (1 for deterministic
+        fusers). See each fuser for whether it is exact.
+    credit : (B, k, A) float64
+        Each arm's share of the credit for the item; every row sums to 1 (one-hot for the
+        draft fusers ``slot-mix`` and ``team-draft``).
+    """
+
+    items: np.ndarray
+    source: np.ndarray
+    source_prob: np.ndarray
+    propensity: np.ndarray
+    credit: np.ndarray
+
+    @property
+    def batch_size(self) -> int:
+        """Number of requests ``B``."""
+        return int(self.items.shape[0])
+
+    @property
+    def k(self) -> int:
+        """Slots per list."""
+        return int(self.items.shape[1])
+
+    @property
+    def n_arms(self) -> int:
+        """Number of arms ``A``."""
+        return int(self.credit.shape[2])
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Checked, request-major candidates of one micro-batch (internal to the fusers).
+
+    ``uid[b, a, d]`` numbers the distinct items of request ``b`` as ``0..n_unique[b]-1`` (in
+    increasing item id), so an item ranked by several arms has one id; ``unique_items[b, u]``
+    maps it back (padded with -1 after ``n_unique[b]``).
+    """
+
+    items: np.ndarray  # (B, A, D) int64
+    weights: np.ndarray  # (B, A) float64
+    scores: np.ndarray | None  # (B, A, D) float64
+    uid: np.ndarray  # (B, A, D) int64
+    unique_items: np.ndarray  # (B, U) int64
+    n_unique: np.ndarray  # (B,) int64
+    categories: CategoryCodes | None  # category of each unique item
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        b, a, d = self.items.shape
+        return int(b), int(a), int(d)
+
+
+def check_items(items: object) -> np.ndarray:
+    """Return ``items`` as an int64 ``(A, B, C)`` array of non-negative ids."""
+    try:
+        arr = np.asarray(items)
+    except ValueError:
+        raise ValueError(
+            "items must be a rectangular (n_arms, B, C) array: the candidate lists are ragged."
+        ) from None
+    if arr.dtype == object:
+        raise ValueError(
+            "items must be a rectangular (n_arms, B, C) array: the candidate lists are ragged."
+        )
+    if arr.ndim != 3:
+        raise ValueError(f"items must have shape (n_arms, B, C), got {arr.ndim} dimension(s).")
+    if min(arr.shape) == 0:
+        raise ValueError(f"items must be non-empty in every dimension, got shape {arr.shape}.")
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"items must hold integer item ids, got dtype {arr.dtype}.")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.min() < 0:
+        raise ValueError("items must be non-negative item ids.")
+    return arr
+
+
+def check_weights(weights: object, n_arms: int, batch: int) -> np.ndarray:
+    """Return ``weights`` as a ``(B, A)`` float64 array of probability vectors."""
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("weights must be an array of numbers.") from None
+    if w.ndim == 1:
+        if w.shape != (n_arms,):
+            raise ValueError(f"weights must have {n_arms} entries (one per arm), got {w.size}.")
+        w = np.broadcast_to(w, (batch, n_arms))
+    elif w.ndim != 2 or w.shape != (batch, n_arms):
+        raise ValueError(
+            f"weights must have shape ({n_arms},) or ({batch}, {n_arms}), got {w.shape}."
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError("weights must be finite: found NaN or infinity.")
+    if w.min() < 0.0:
+        raise ValueError("weights must be non-negative.")
+    sums = w.sum(axis=1)
+    if np.any(np.abs(sums - 1.0) > WEIGHT_SUM_TOL):
+        bad = float(sums[np.argmax(np.abs(sums - 1.0))])
+        raise ValueError(f"weights must sum to 1 for every request, got a sum of {bad:.6g}.")
+    return np.ascontiguousarray(w / sums[:, None])
+
+
+def check_scores(scores: object, shape: tuple[int, ...]) -> np.ndarray:
+    """Return ``scores`` as a finite float64 array of the items' shape."""
+    try:
+        s = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("scores must be a rectangular (n_arms, B, C) array of numbers.") from None
+    if s.shape != shape:
+        raise ValueError(f"scores must have the shape of items {shape}, got {s.shape}.")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite: found NaN or infinity.")
+    return s
+
+
+def make_rng(rng: np.random.Generator | None, seed: int | None) -> np.random.Generator:
+    """The generator to draw from: ``rng`` itself, a new one seeded with ``seed``, or fresh."""
+    if rng is not None and seed is not None:
+        raise ValueError("rng and seed are alternatives: pass one of them.")
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}.")
+        return rng
+    if seed is not None:
+        return np.random.default_rng(int(check_scalar(seed, "seed", kind=int, min_val=0)))
+    return np.random.default_rng()
+
+
+def deduplicate(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Number the distinct items of each request: ``(uid, unique_items, n_unique)``.
+
+    ``items`` is ``(B, A, D)``. One sort of packed keys ``item | arm | rank`` per request
+    brings equal items together (and repeats within one arm next to each other, which raise
+    ``ValueError``).
+    """
+    b, a, d = items.shape
+    width = a * d
+    d_bits = max(1, int(d - 1).bit_length())
+    bits = d_bits + max(1, int(a - 1).bit_length())
+    if int(items.max()) >= (1 << (62 - bits)):
+        raise ValueError(f"items must be below 2**{62 - bits} to be fused.")
+    pos = (np.arange(a, dtype=np.int64)[:, None] << d_bits) | np.arange(d, dtype=np.int64)
+    keys = (items << bits) | pos.ravel().reshape(1, a, d)
+    keys = np.sort(keys.reshape(b, width), axis=1)
+    owner = keys >> d_bits  # item and arm
+    if np.any(owner[:, 1:] == owner[:, :-1]):
+        row = int(np.argmax(np.any(owner[:, 1:] == owner[:, :-1], axis=1)))
+        raise ValueError(f"items must not repeat an item within one arm's list (request {row}).")
+    item_sorted = keys >> bits
+    new = np.empty((b, width), dtype=bool)
+    new[:, 0] = False
+    np.not_equal(item_sorted[:, 1:], item_sorted[:, :-1], out=new[:, 1:])
+    gid = np.cumsum(new, axis=1)
+    n_unique = gid[:, -1] + 1
+    flat_pos = ((keys >> d_bits) & ((1 << (bits - d_bits)) - 1)) * d + (keys & ((1 << d_bits) - 1))
+    row_start = np.arange(b, dtype=np.int64)[:, None] * width
+    uid = np.empty(b * width, dtype=np.int64)
+    uid[(row_start + flat_pos).ravel()] = gid.ravel()
+    u_max = int(n_unique.max())
+    unique_items = np.full(b * u_max, -1, dtype=np.int64)
+    unique_items[(np.arange(b)[:, None] * u_max + gid).ravel()] = item_sorted.ravel()
+    return uid.reshape(b, a, d), unique_items.reshape(b, u_max), n_unique
+
+
+def prepare(
+    items: object,
+    weights: object,
+    scores: object | None,
+    *,
+    k: int,
+    depth: int | None,
+    categories: np.ndarray | Mapping[Any, Any] | None,
+    need_scores: bool,
+) -> Candidates:
+    """Check one micro-batch and build its :class:`Candidates` on the first ``depth``
+    candidates of each arm (all of them if ``depth`` is None)."""
+    arr = check_items(items)
+    n_arms, batch, n_cand = arr.shape
+    if k > n_cand:
+        raise ValueError(f"k ({k}) must not exceed the {n_cand} candidates of each arm's list.")
+    w = check_weights(weights, n_arms, batch)
+    d = n_cand if depth is None else min(depth, n_cand)
+    s = None
+    if scores is not None:
+        s = check_scores(scores, arr.shape)
+        s = np.ascontiguousarray(s[:, :, :d].transpose(1, 0, 2))
+    elif need_scores:
+        raise ValueError("scores are required by this fuser: pass an (n_arms, B, C) array.")
+    req = np.ascontiguousarray(arr[:, :, :d].transpose(1, 0, 2))
+    uid, unique_items, n_unique = deduplicate(req)
+    codes = None
+    if categories is not None:
+        codes = encode_categories(categories, unique_items, n_unique)
+    return Candidates(req, w, s, uid, unique_items, n_unique, codes)
+
+
+class Fuser(ABC):
+    """Blends the arms' ranked lists into one list of ``k`` items per request.
+
+    Parameters
+    ----------
+    k
+        Slots in each fused list.
+    max_per_category
+        Diversity constraint: at most this many items of one category in a list (the
+        ``categories`` of :meth:`fuse` must then be given). ``None``: no constraint.
+    """
+
+    #: Registry name.
+    name: ClassVar[str] = ""
+    #: True when the list is drawn at random (propensities below 1).
+    stochastic: ClassVar[bool] = False
+    #: True when :meth:`fuse` needs ``scores``.
+    needs_scores: ClassVar[bool] = False
+
+    def __init__(self, k: int, *, max_per_category: int | None = None) -> None:
+        self.k = int(check_scalar(k, "k", kind=int, min_val=1))
+        self.max_per_category = (
+            None
+            if max_per_category is None
+            else int(check_scalar(max_per_category, "max_per_category", kind=int, min_val=1))
+        )
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments: ``make_fuser(name, **params)`` rebuilds this fuser."""
+        return {"k": self.k, "max_per_category": self.max_per_category, **self._extra_params()}
+
+    def _extra_params(self) -> dict[str, Any]:
+        return {}
+
+    def _depth(self) -> int | None:
+        """How many candidates of each arm the fuser reads (None: all)."""
+        return None
+
+    def fuse(
+        self,
+        items: object,
+        weights: object,
+        scores: object | None = None,
+        *,
+        rng: np.random.Generator | None = None,
+        seed: int | None = None,
+        categories: np.ndarray | Mapping[Any, Any] | None = None,
+    ) -> FusedLists:
+        """Fuse one micro-batch.
+
+        Parameters
+        ----------
+        items : (A, B, C) int
+            Each arm's ranked candidates per request, best first, no repeat within a row.
+        weights : (A,) or (B, A) float
+            Non-negative arm weights summing to 1 (e.g. ``policy.allocation()``).
+        scores : (A, B, C) float, optional
+            The arms' scores of ``items`` (needed by ``weighted-score``).
+        rng, seed
+            Randomness for the stochastic fusers: a generator, or a seed for a new one.
+        categories
+            Item -> category, as an array indexed by item id or a mapping; read only when
+            ``max_per_category`` is set.
+        """
+        if self.max_per_category is not None and categories is None:
+            raise ValueError("categories are required when max_per_category is set.")
+        generator = make_rng(rng, seed)
+        cand = prepare(
+            items,
+            weights,
+            scores,
+            k=self.k,
+            depth=self._depth(),
+            categories=categories if self.max_per_category is not None else None,
+            need_scores=self.needs_scores,
+        )
+        if cand.categories is not None and self.max_per_category is not None:
+            cand.categories.check_fillable(self.k, self.max_per_category)
+        return self._fuse(cand, generator)
+
+    @abstractmethod
+    def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
+        """Fuse checked candidates."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
