@@ -9,10 +9,13 @@ A shown item is clicked when the user examines its position and is attracted by 
   in the user's training history get 0 (they have seen the movie).
 * **Consumption**: a clicked item is consumed -- the simulator never shows it to that user
   again, so no policy gains by repeating a user's known hits.
-* **Fatigue**: every time an item is shown to a user and not clicked, its attraction for that
-  user is multiplied by ``fatigue``, so showing the same unclicked list again and again loses.
+* **Fatigue**: every time a user examines an item and does not click it, its attraction for
+  that user is multiplied by ``fatigue``, so showing the same ignored items again and again
+  loses.
 
-The click draw takes its uniforms from the caller: the environment hands every policy of a
+One uniform ``u`` per shown slot decides both events: the slot is examined when
+``u < examination[p]`` and clicked when ``u < examination[p] * attraction`` (so
+``P(click | examined) = attraction``, as in the PBM).  The environment hands every policy of a
 seed the same uniforms for the same request and position (common random numbers).
 """
 
@@ -81,7 +84,7 @@ class ClickModel:
 
 
 class ClickState:
-    """One run's users: what they consumed and how often they ignored each item.
+    """One run's users: what they consumed and how often they examined and ignored each item.
 
     Parameters
     ----------
@@ -110,8 +113,9 @@ class ClickState:
     def show(self, users: np.ndarray, items: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """Show ``items`` (shape ``(B, k)``) to ``users`` (distinct, shape ``(B,)``); return clicks.
 
-        A click happens where ``uniforms < P(click)``; clicked items are consumed and the
-        ignored count of every other shown item goes up by one.
+        A click happens where ``uniforms < P(click)``; clicked items are consumed, and the
+        ignored count of every examined (``uniforms < examination``) but unclicked item goes
+        up by one.
         """
         if items.ndim != 2 or items.shape[0] != users.shape[0]:
             raise ValueError(f"items must have shape ({users.shape[0]}, k), got {items.shape}.")
@@ -120,9 +124,11 @@ class ClickState:
         u = users[:, None]
         if np.any(self.consumed[u, items]):
             raise ValueError("items holds an item the user already consumed.")
-        clicks = uniforms[:, : items.shape[1]] < self.click_probability(users, items)
+        draws = uniforms[:, : items.shape[1]]
+        clicks = draws < self.click_probability(users, items)
         self.consumed[u, items] |= clicks
         self.consumed_count[users] += clicks.sum(axis=1)
-        missed = np.broadcast_to(u, items.shape)[~clicks], items[~clicks]
+        ignored = (draws < self.examination[None, : items.shape[1]]) & ~clicks
+        missed = np.broadcast_to(u, items.shape)[ignored], items[ignored]
         self.ignored[missed] = np.minimum(self.ignored[missed], 254) + 1
         return clicks

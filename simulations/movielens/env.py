@@ -9,10 +9,10 @@ Each phase names, for every arm the policy knows, the row of ``world.lists`` tha
   stale copy's, behind the same arm index) and ``new_arm`` is added at ``add_at * T`` (the
   policy learns of it through ``add_arm()``).
 
-Common random numbers: :meth:`MovieLensEnv.requests` draws, from the seed alone, the arriving
-user of every request and one click uniform per request and position, and cuts the stream
-into micro-batches in which no user appears twice (so consumption is exact inside a batch).
-Every policy run with that seed reads the same draws.
+Common random numbers: :meth:`MovieLensEnv.requests` draws, from the seed alone, the
+micro-batches of arriving users (users at random, no user twice in a batch, so consumption is
+exact inside a batch) and one click uniform per request and position.  Every policy run with
+that seed reads the same draws.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class MovieLensEnv:
     horizon: int
     clicks: ClickModel = field(default_factory=ClickModel)
     n_fused: int = 50
-    max_batch: int = 50
+    max_batch: int = 100
     phases: tuple[Phase, ...] = ()
 
     def __post_init__(self) -> None:
@@ -142,20 +142,22 @@ class MovieLensEnv:
         raise ValueError(f"t must lie in [0, {self.horizon}), got {t}.")
 
     def requests(self, seed: int) -> Requests:
-        """Arrivals, click uniforms and micro-batches for ``seed`` (the same for every policy)."""
+        """Arrivals, click uniforms and micro-batches for ``seed`` (the same for every policy).
+
+        Micro-batches hold ``max_batch`` requests (fewer where a phase starts); each draws its
+        users at random without replacement, so no user appears twice in a batch.
+        """
         rng = np.random.default_rng([seed, _REQUEST_STREAM])
-        users = rng.integers(self.world.n_users, size=self.horizon)
-        uniforms = rng.random((self.horizon, self.k), dtype=np.float32)
-        cuts = {p.start for p in self.phases} | {self.horizon}
+        cuts = sorted({p.start for p in self.phases} | {self.horizon})
         bounds = [0]
-        seen: set[int] = set()
-        for t, user in enumerate(users.tolist()):
-            if t in cuts or user in seen or t - bounds[-1] >= self.max_batch:
-                if t != bounds[-1]:
-                    bounds.append(t)
-                seen.clear()
-            seen.add(user)
-        bounds.append(self.horizon)
+        for stop in cuts[1:]:
+            bounds.extend(range(bounds[-1] + self.max_batch, stop, self.max_batch))
+            bounds.append(stop)
+        sizes = np.diff(bounds)
+        if sizes.max() > self.world.n_users:
+            raise ValueError(f"max_batch must be at most the {self.world.n_users} users.")
+        users = np.concatenate([rng.choice(self.world.n_users, size=n, replace=False) for n in sizes])
+        uniforms = rng.random((self.horizon, self.k), dtype=np.float32)
         return Requests(users.astype(np.int64), uniforms, np.asarray(bounds, dtype=np.int64))
 
     def candidates(
@@ -196,7 +198,7 @@ def make_env(
     *,
     clicks: ClickModel | None = None,
     n_fused: int = 50,
-    max_batch: int = 50,
+    max_batch: int = 100,
     new_arm: str | None = "item-knn",
     stale_at: float = 0.5,
     add_at: float = 0.75,

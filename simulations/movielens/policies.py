@@ -165,6 +165,8 @@ class BanditFusion(Controller):
     def learn(self, users: np.ndarray, decision: Decision, clicks: np.ndarray) -> None:
         arms, rewards = _observations(decision.fused, clicks, self.correction)
         self.policy.update_batch(arms, rewards)
+        if self.correction is not None:
+            self.correction.observe(users, decision.items, clicks)
 
     def add_arm(self) -> None:
         super().add_arm()
@@ -173,12 +175,38 @@ class BanditFusion(Controller):
 
 def _observations(fused: Any, clicks: np.ndarray, correction: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per-slot observations (source arm, reward) of a fused micro-batch."""
-    from bandit import slot_observations
+    from bandit.fusion import slot_observations
 
     if correction is None:
         return slot_observations(fused, clicks)
-    correction.update(clicks)
-    return slot_observations(fused, clicks, examination=correction.examination())
+    return slot_observations(fused, clicks, examination=correction.examination)
+
+
+class PositionCorrection:
+    """Examination by position (PBM), re-estimated from the run's own logged slot clicks.
+
+    The lists, users and clicks of every batch are kept; the examination is fitted by
+    :func:`bandit.fusion.estimate_examination` (attraction per user and item) once
+    ``first_fit`` requests are logged and again each time the log doubles.  Until the first
+    fit there is no correction.
+    """
+
+    def __init__(self, first_fit: int = 1000) -> None:
+        self.examination: Any = None
+        self._log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._logged = 0
+        self._next_fit = first_fit
+
+    def observe(self, users: np.ndarray, items: np.ndarray, clicks: np.ndarray) -> None:
+        """Log one batch; refit when the log has doubled since the last fit."""
+        from bandit.fusion import estimate_examination
+
+        self._log.append((users, items, clicks))
+        self._logged += users.size
+        if self._logged >= self._next_fit:
+            users_all, items_all, clicks_all = (np.concatenate(x) for x in zip(*self._log))
+            self.examination = estimate_examination(items_all, clicks_all, contexts=users_all)
+            self._next_fit *= 2
 
 
 class Segmented(Controller):
@@ -298,9 +326,7 @@ class FusionPolicy:
     def _fusion(self, env: MovieLensEnv, n: int, seed: int) -> BanditFusion:
         correction = None
         if self.position_correction:
-            from bandit import make_examination_estimator
-
-            correction = make_examination_estimator(env.k)
+            correction = PositionCorrection()
         return BanditFusion(n, env.k, self._policy(n, seed), self._fuser(env), seed, correction)
 
 
