@@ -133,8 +133,25 @@ def evaluate(
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, ... (default: CUDA if available)")
     ] = None,
+    fusions: Annotated[
+        str | None,
+        typer.Option(
+            help="Also score fixed-weight fusions of the arms: fusers, comma-separated, or 'all'"
+        ),
+    ] = None,
+    fusion_weights: Annotated[
+        list[str] | None,
+        typer.Option(help="Weights besides uniform, 'ARM=W,ARM=W' (repeatable); with --fusions"),
+    ] = None,
+    fusions_json: Annotated[
+        Path | None, typer.Option("--fusions-json", help="Also write the fusion metrics here")
+    ] = None,
 ) -> None:
-    """Report Recall@k, NDCG@k, coverage and diversity per arm on the held-out interactions."""
+    """Report Recall@k, NDCG@k, coverage and diversity per arm on the held-out interactions.
+
+    With --fusions, also precision@k, recall@k, F1@k, NDCG@k, coverage and diversity of the
+    arms' lists fused by each named fuser, with uniform and with the given weights.
+    """
     from rich.console import Console
     from rich.table import Table
     from tqdm.auto import tqdm
@@ -175,6 +192,19 @@ def evaluate(
         json_file.parent.mkdir(parents=True, exist_ok=True)
         json_file.write_text(json.dumps(results, indent=2))
         typer.echo(f"wrote {json_file}")
+    if fusions:
+        from cli.fusion_eval import report_fusions
+
+        report_fusions(
+            folders,
+            test_set,
+            items,
+            fusions=fusions,
+            weights=fusion_weights,
+            k=k,
+            device=device,
+            json_file=fusions_json,
+        )
 
 
 @app.command("list")
