@@ -85,7 +85,16 @@ def report_fusions(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     table = Table(title=f"Fixed-weight fusions of {', '.join(arm_names)} ({scores[0].users} users)")
-    columns = ("fuser", "weights", f"P@{k}", f"R@{k}", f"F1@{k}", f"NDCG@{k}", "coverage", "diversity")
+    columns = (
+        "fuser",
+        "weights",
+        f"P@{k}",
+        f"R@{k}",
+        f"F1@{k}",
+        f"NDCG@{k}",
+        "coverage",
+        "diversity",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column in ("fuser", "weights") else "right")
     for s in scores:

@@ -90,7 +90,15 @@ def _table(table_cls: Any, env: str, horizon: int, n_seeds: int, rows: list[dict
         title=f"{env}: clicks per request, T={horizon:,}, {n_seeds} seeds "
         f"(95% t-intervals; paired difference to {ref})"
     )
-    for column in ("policy", "clicks/request", "95% interval", "diff to ref", "95% interval", "rel.", "s/run"):
+    for column in (
+        "policy",
+        "clicks/request",
+        "95% interval",
+        "diff to ref",
+        "95% interval",
+        "rel.",
+        "s/run",
+    ):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for r in mine:
         c, d = r["clicks_per_request"], r["diff_to_reference"]

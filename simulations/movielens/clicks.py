@@ -52,7 +52,7 @@ class ClickModel:
     attraction_by_rating: tuple[float, ...] = (0.02, 0.05, 0.2, 0.5, 0.85)
     unrated: float = 0.01
     examination: tuple[float, ...] | None = None
-    fatigue: float = 0.7
+    fatigue: float = 0.9
 
     def __post_init__(self) -> None:
         if self.k < 1:

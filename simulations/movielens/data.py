@@ -232,12 +232,16 @@ def build_world(
     path = folder / f"{scenario}-{_fingerprint(root, settings)}.npz"
     if path.is_file():
         return _load(path)
-    world = _build(root, scenario, names, n_candidates, test_fraction, seed, params, device, progress)
+    world = _build(
+        root, scenario, names, n_candidates, test_fraction, seed, params, device, progress
+    )
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(
         tmp,
-        meta=np.frombuffer(json.dumps({**settings, "arm_names": world.arm_names}).encode(), np.uint8),
+        meta=np.frombuffer(
+            json.dumps({**settings, "arm_names": world.arm_names}).encode(), np.uint8
+        ),
         **{f: getattr(world, f) for f in _ARRAYS},
     )
     tmp.replace(path)

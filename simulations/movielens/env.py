@@ -17,6 +17,7 @@ that seed reads the same draws.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,7 +157,9 @@ class MovieLensEnv:
         sizes = np.diff(bounds)
         if sizes.max() > self.world.n_users:
             raise ValueError(f"max_batch must be at most the {self.world.n_users} users.")
-        users = np.concatenate([rng.choice(self.world.n_users, size=n, replace=False) for n in sizes])
+        users = np.concatenate(
+            [rng.choice(self.world.n_users, size=n, replace=False) for n in sizes]
+        )
         uniforms = rng.random((self.horizon, self.k), dtype=np.float32)
         return Requests(users.astype(np.int64), uniforms, np.asarray(bounds, dtype=np.int64))
 
@@ -243,7 +246,7 @@ def _drift_phases(
     names = list(start)
     rows = [world.list_index(n) for n in start]
     edges = [0, *sorted(t for t in events if 0 < t < horizon), horizon]
-    for begin, end in zip(edges[:-1], edges[1:], strict=True):
+    for begin, end in itertools.pairwise(edges):
         what = events.get(begin, "")
         if "stale" in what:
             rows[0] = world.list_index(stale + STALE_SUFFIX)

@@ -118,8 +118,8 @@ def evaluate_fusions(
         raise ValueError(f"n_candidates must be at least k={k}, got {n_candidates}.")
     n_arms = len(arms)
     runs: list[tuple[str, np.ndarray]] = [("uniform", np.full(n_arms, 1.0 / n_arms))]
-    for label, w in weights:
-        vector = np.asarray(w, dtype=np.float64)
+    for label, given in weights:
+        vector = np.asarray(given, dtype=np.float64)
         if vector.shape != (n_arms,) or np.any(vector < 0) or abs(vector.sum() - 1.0) > 1e-6:
             raise ValueError(
                 f"weights {label!r} must give {n_arms} non-negative numbers summing to 1."

@@ -186,7 +186,12 @@ def run_fusion_experiment(
     )
     written: tuple[Path, ...] = ()
     if plots:
-        written = (out / "clicks.png", out / "clicks.html", out / "weights.png", out / "weights.html")
+        written = (
+            out / "clicks.png",
+            out / "clicks.html",
+            out / "weights.png",
+            out / "weights.html",
+        )
         plot_clicks(kept, written[0], written[1])
         plot_weights(kept, written[2], written[3])
     return FusionExperimentOutput(
@@ -207,9 +212,7 @@ def _describe(env: MovieLensEnv) -> dict[str, Any]:
         "scenario": env.world.scenario,
         "horizon": env.horizon,
         "arms": list(env.arm_names),
-        "phases": [
-            {"start": p.start, "stop": p.stop, "arms": list(p.names)} for p in env.phases
-        ],
+        "phases": [{"start": p.start, "stop": p.stop, "arms": list(p.names)} for p in env.phases],
         "clicks": asdict(env.clicks),
         "n_fused": env.n_fused,
         "max_batch": env.max_batch,

@@ -7,6 +7,7 @@ HTML page (plotly).
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ def binned(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """
     n = values.shape[0]
     edges = np.linspace(0, n, min(bins, n) + 1).round().astype(np.int64)
-    means = np.stack([np.nanmean(values[a:b], axis=0) for a, b in zip(edges[:-1], edges[1:])])
+    means = np.stack([np.nanmean(values[a:b], axis=0) for a, b in itertools.pairwise(edges)])
     return (edges[:-1] + edges[1:]) / 2.0, means
 
 
@@ -87,7 +88,9 @@ def plot_clicks(
     curves = _click_curves(runs, bins)
     fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 5), squeeze=False)
     hfig = make_subplots(rows=1, cols=len(curves), subplot_titles=list(curves))
-    for col, (ax, (env, by_policy)) in enumerate(zip(axes[0], curves.items()), start=1):
+    for col, (ax, (env, by_policy)) in enumerate(
+        zip(axes[0], curves.items(), strict=True), start=1
+    ):
         for policy, (x, ys) in by_policy.items():
             mean, low, high = _band(ys)
             (line,) = ax.plot(x, mean, label=policy, linewidth=1.2)
@@ -115,7 +118,9 @@ def plot_clicks(
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
-    hfig.update_layout(title="Clicks per request over time (mean over seeds)", template="plotly_white")
+    hfig.update_layout(
+        title="Clicks per request over time (mean over seeds)", template="plotly_white"
+    )
     hfig.write_html(html, include_plotlyjs=True, full_html=True)
 
 
@@ -167,5 +172,7 @@ def plot_weights(
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
-    hfig.update_layout(title="Each arm's weight over time (mean over seeds)", template="plotly_white")
+    hfig.update_layout(
+        title="Each arm's weight over time (mean over seeds)", template="plotly_white"
+    )
     hfig.write_html(html, include_plotlyjs=True, full_html=True)

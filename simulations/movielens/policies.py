@@ -90,9 +90,7 @@ class SingleArm(Controller):
 class PhaseOracle(Controller):
     """Plays ``schedule[i]`` during phase ``i`` (``starts`` are the phase starts)."""
 
-    def __init__(
-        self, n_arms: int, k: int, schedule: Sequence[int], starts: Sequence[int]
-    ) -> None:
+    def __init__(self, n_arms: int, k: int, schedule: Sequence[int], starts: Sequence[int]) -> None:
         super().__init__(n_arms, k)
         self.schedule = list(schedule)
         self.starts = np.asarray(starts)
@@ -204,7 +202,9 @@ class PositionCorrection:
         self._log.append((users, items, clicks))
         self._logged += users.size
         if self._logged >= self._next_fit:
-            users_all, items_all, clicks_all = (np.concatenate(x) for x in zip(*self._log))
+            users_all, items_all, clicks_all = (
+                np.concatenate(x) for x in zip(*self._log, strict=True)
+            )
             self.examination = estimate_examination(items_all, clicks_all, contexts=users_all)
             self._next_fit *= 2
 
@@ -339,9 +339,7 @@ def default_policies(
     allocation, bandit fusion with Thompson P(best) and KL-UCB weights (stationary and
     adaptive, with and without position correction) and segmented fusion.
     """
-    out = [
-        FusionPolicy(f"arm:{name}", "single", arm=i) for i, name in enumerate(env.initial_arms)
-    ]
+    out = [FusionPolicy(f"arm:{name}", "single", arm=i) for i, name in enumerate(env.initial_arms)]
     out.append(FusionPolicy("uniform-fusion", "fixed"))
     if best_weights is not None:
         out.append(FusionPolicy("best-fixed-fusion", "fixed", weights=tuple(best_weights)))

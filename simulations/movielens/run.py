@@ -112,7 +112,7 @@ def run_one(env: MovieLensEnv, spec: FusionPolicy, seed: int) -> FusionRun:
     bounds = requests.bounds.tolist()
     start = time.perf_counter()
     phase: Phase = env.phases[0]
-    for t0, t1 in zip(bounds[:-1], bounds[1:], strict=True):
+    for t0, t1 in itertools.pairwise(bounds):
         if not phase.start <= t0 < phase.stop:
             phase = env.phase_at(t0)
         while controller.n_arms < len(phase.rows):
@@ -189,11 +189,7 @@ def simplex_grid(n_arms: int, steps: int) -> np.ndarray:
     """
     if n_arms < 1 or steps < 1:
         raise ValueError(f"n_arms and steps must be at least 1, got {n_arms} and {steps}.")
-    rows = [
-        c
-        for c in itertools.product(range(steps + 1), repeat=n_arms)
-        if sum(c) == steps
-    ]
+    rows = [c for c in itertools.product(range(steps + 1), repeat=n_arms) if sum(c) == steps]
     return np.asarray(rows, dtype=np.float64) / steps
 
 
@@ -201,9 +197,7 @@ def truncate(env: MovieLensEnv, stop: int) -> MovieLensEnv:
     """``env`` cut to its first ``stop`` requests (phases starting later are dropped)."""
     if not 0 < stop <= env.horizon:
         raise ValueError(f"stop must lie in (0, {env.horizon}], got {stop}.")
-    phases = tuple(
-        replace(p, stop=min(p.stop, stop)) for p in env.phases if p.start < stop
-    )
+    phases = tuple(replace(p, stop=min(p.stop, stop)) for p in env.phases if p.start < stop)
     return replace(env, horizon=stop, phases=phases)
 
 

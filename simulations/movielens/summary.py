@@ -9,6 +9,7 @@ or, in environments with several phases, the phase oracle when it ran.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -51,7 +52,7 @@ def _window(run: FusionRun, start: int, stop: int) -> float:
 
 def _phases(run: FusionRun) -> list[tuple[int, int]]:
     edges = [*run.phase_starts, run.horizon]
-    return list(zip(edges[:-1], edges[1:], strict=True))
+    return list(itertools.pairwise(edges))
 
 
 def summarize_fusion(runs: Iterable[FusionRun]) -> list[dict[str, Any]]:
@@ -76,11 +77,14 @@ def summarize_fusion(runs: Iterable[FusionRun]) -> list[dict[str, Any]]:
             theirs = [ref[s] for s in seeds]
             horizon = mine[0].horizon
             q = horizon // 4
-            diff = [a.clicks_per_request - b.clicks_per_request for a, b in zip(mine, theirs)]
-            first = [_window(a, 0, q) - _window(b, 0, q) for a, b in zip(mine, theirs)]
+            diff = [
+                a.clicks_per_request - b.clicks_per_request
+                for a, b in zip(mine, theirs, strict=True)
+            ]
+            first = [_window(a, 0, q) - _window(b, 0, q) for a, b in zip(mine, theirs, strict=True)]
             last = [
                 _window(a, horizon - q, horizon) - _window(b, horizon - q, horizon)
-                for a, b in zip(mine, theirs)
+                for a, b in zip(mine, theirs, strict=True)
             ]
             phases = []
             for start, stop in _phases(mine[0]):
@@ -92,7 +96,10 @@ def summarize_fusion(runs: Iterable[FusionRun]) -> list[dict[str, Any]]:
                         "clicks_per_request": _interval([_window(a, start, stop) for a in mine]),
                         "reference": phase_ref,
                         "diff_to_reference": _interval(
-                            [_window(a, start, stop) - _window(b, start, stop) for a, b in zip(mine, theirs)]
+                            [
+                                _window(a, start, stop) - _window(b, start, stop)
+                                for a, b in zip(mine, theirs, strict=True)
+                            ]
                         ),
                     }
                 )
@@ -109,7 +116,7 @@ def summarize_fusion(runs: Iterable[FusionRun]) -> list[dict[str, Any]]:
                     "relative_diff": {k: v / ref_mean for k, v in diff_iv.items()},
                     "gap_first_quarter": _interval(first),
                     "gap_last_quarter": _interval(last),
-                    "gap_change": _interval([b - a for a, b in zip(first, last)]),
+                    "gap_change": _interval([b - a for a, b in zip(first, last, strict=True)]),
                     "phases": phases,
                     "segments": _segments(mine),
                     "wall_time_s": {
