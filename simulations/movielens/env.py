@@ -99,7 +99,7 @@ class MovieLensEnv:
     horizon: int
     clicks: ClickModel = field(default_factory=ClickModel)
     n_fused: int = 50
-    max_batch: int = 100
+    max_batch: int = 200
     phases: tuple[Phase, ...] = ()
 
     def __post_init__(self) -> None:
@@ -201,7 +201,7 @@ def make_env(
     *,
     clicks: ClickModel | None = None,
     n_fused: int = 50,
-    max_batch: int = 100,
+    max_batch: int = 200,
     new_arm: str | None = "item-knn",
     stale_at: float = 0.5,
     add_at: float = 0.75,

@@ -205,7 +205,7 @@ def tune_fixed_weights(
     env: MovieLensEnv,
     seeds: Iterable[int],
     *,
-    steps: int = 4,
+    steps: int = 3,
     fuser: str = "slot-mix",
     jobs: int | None = None,
     progress: bool = True,
