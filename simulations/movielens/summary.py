@@ -62,7 +62,9 @@ def summarize_fusion(runs: Iterable[FusionRun]) -> list[dict[str, Any]]:
     (mean, low, high: 95% t-interval over seeds), ``diff_to_reference`` (paired, same form),
     ``relative_diff`` (the paired difference over the reference's mean),
     ``gap_first_quarter`` / ``gap_last_quarter`` (paired difference within the first and last
-    quarter of the run) and ``gap_change`` (last minus first, paired), ``phases`` (clicks per
+    quarter of the run) and ``gap_change`` (last minus first, paired),
+    ``reference_first_quarter`` / ``reference_last_quarter`` (the reference's clicks per
+    request there, to read the gaps as shares), ``phases`` (clicks per
     request and paired difference per phase), ``segments`` (clicks per request per user
     segment), ``wall_time_s`` (mean and max per run).
     """
@@ -117,6 +119,10 @@ def summarize_fusion(runs: Iterable[FusionRun]) -> list[dict[str, Any]]:
                     "gap_first_quarter": _interval(first),
                     "gap_last_quarter": _interval(last),
                     "gap_change": _interval([b - a for a, b in zip(first, last, strict=True)]),
+                    "reference_first_quarter": float(np.mean([_window(b, 0, q) for b in theirs])),
+                    "reference_last_quarter": float(
+                        np.mean([_window(b, horizon - q, horizon) for b in theirs])
+                    ),
                     "phases": phases,
                     "segments": _segments(mine),
                     "wall_time_s": {
