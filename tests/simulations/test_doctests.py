@@ -7,7 +7,16 @@ import importlib
 
 import pytest
 
-MODULES = ["simulations.envs", "simulations.runner", "simulations.report", "cli.simulate"]
+MODULES = [
+    "simulations.envs",
+    "simulations.runner",
+    "simulations.report",
+    "cli.simulate",
+    "simulations.movielens.run",
+    "simulations.movielens.plots",
+    "simulations.movielens.evaluate",
+    "cli.fusion_eval",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
