@@ -237,3 +237,15 @@ def test_fusion_with_one_hot_weights_scores_like_the_arm_alone(ml100k) -> None:
         assert 0 < s.precision <= s.recall and s.f1 > 0
     uniform = [s for s in scores if s.weights_label == "uniform"]
     assert len(uniform) == 2 and all(s.recall < alone["recall@10"] for s in uniform)
+
+
+def test_cli_refuses_movielens_without_data_or_mixed_with_synthetic() -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["simulate", "--env", "movielens", "--no-progress"])
+    assert missing.exit_code == 2 and "--data" in missing.output
+    mixed = runner.invoke(app, ["simulate", "--env", "movielens,bernoulli", "--no-progress"])
+    assert mixed.exit_code == 2 and "mixed" in mixed.output
