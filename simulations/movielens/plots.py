@@ -87,13 +87,14 @@ def plot_clicks(
 
     curves = _click_curves(runs, bins)
     fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 5), squeeze=False)
+    colors = plt.get_cmap("tab20").colors
     hfig = make_subplots(rows=1, cols=len(curves), subplot_titles=list(curves))
     for col, (ax, (env, by_policy)) in enumerate(
         zip(axes[0], curves.items(), strict=True), start=1
     ):
-        for policy, (x, ys) in by_policy.items():
+        for i, (policy, (x, ys)) in enumerate(by_policy.items()):
             mean, low, high = _band(ys)
-            (line,) = ax.plot(x, mean, label=policy, linewidth=1.2)
+            (line,) = ax.plot(x, mean, label=policy, linewidth=1.2, color=colors[i % 20])
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
             hfig.add_trace(
                 go.Scatter(
