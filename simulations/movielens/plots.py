@@ -87,7 +87,7 @@ def plot_clicks(
 
     curves = _click_curves(runs, bins)
     fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 5), squeeze=False)
-    colors = plt.get_cmap("tab20").colors
+    colors = [plt.get_cmap("tab20")(i) for i in range(20)]
     hfig = make_subplots(rows=1, cols=len(curves), subplot_titles=list(curves))
     for col, (ax, (env, by_policy)) in enumerate(
         zip(axes[0], curves.items(), strict=True), start=1
