@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +22,12 @@ from bandit.validation import check_scalar
 
 #: Weights must sum to 1 within this tolerance.
 WEIGHT_SUM_TOL = 1e-6
+#: Larger micro-batches are fused in chunks of this many requests (the work arrays of a
+#: chunk stay in cache; the result is the same). Fusers may set a smaller ``chunk``.
+CHUNK = 256
+#: Score fusers index items directly (no sort) when ids are below this many times the
+#: candidates of a request (e.g. a 1,682-item catalogue and 4 arms x 200 candidates).
+DENSE_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -74,16 +80,39 @@ class Candidates:
 
     ``uid[b, a, d]`` numbers the distinct items of request ``b`` as ``0..n_unique[b]-1`` (in
     increasing item id), so an item ranked by several arms has one id; ``unique_items[b, u]``
-    maps it back (padded with -1 after ``n_unique[b]``).
+    maps it back (padded with -1 after ``n_unique[b]``). When ``unique_items`` is None the
+    ids are dense (``uid`` is the item id itself, below ``n_ids``) and repeats within an arm
+    are left to the fuser to detect.
     """
 
     items: np.ndarray  # (B, A, D) int64
     weights: np.ndarray  # (B, A) float64
     scores: np.ndarray | None  # (B, A, D) float64
     uid: np.ndarray  # (B, A, D) int64
-    unique_items: np.ndarray  # (B, U) int64
-    n_unique: np.ndarray  # (B,) int64
+    unique_items: np.ndarray | None  # (B, U) int64
+    n_ids: int  # U: number of columns of the per-request id space
     categories: CategoryCodes | None  # category of each unique item
+
+    def rows(self, lo: int, hi: int) -> Candidates:
+        """The requests ``lo:hi`` of the batch."""
+        cats = self.categories
+        if cats is not None:
+            cats = CategoryCodes(cats.codes[lo:hi], cats.n_categories)
+        return Candidates(
+            self.items[lo:hi],
+            self.weights[lo:hi],
+            None if self.scores is None else self.scores[lo:hi],
+            self.uid[lo:hi],
+            None if self.unique_items is None else self.unique_items[lo:hi],
+            self.n_ids,
+            cats,
+        )
+
+    def unique(self) -> np.ndarray:
+        """``unique_items`` of a deduplicated batch (the draft fusers always are)."""
+        if self.unique_items is None:
+            raise RuntimeError("this batch was not deduplicated.")
+        return self.unique_items
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -148,7 +177,8 @@ def check_scores(scores: object, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError("scores must be a rectangular (n_arms, B, C) array of numbers.") from None
     if s.shape != shape:
         raise ValueError(f"scores must have the shape of items {shape}, got {s.shape}.")
-    if not np.all(np.isfinite(s)):
+    # one sum is finite when every score is (an overflowing sum falls back to the full check)
+    if not np.isfinite(s.sum()) and not np.all(np.isfinite(s)):
         raise ValueError("scores must be finite: found NaN or infinity.")
     return s
 
@@ -174,32 +204,35 @@ def deduplicate(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``ValueError``).
     """
     b, a, d = items.shape
-    width = a * d
     d_bits = max(1, int(d - 1).bit_length())
     bits = d_bits + max(1, int(a - 1).bit_length())
     if int(items.max()) >= (1 << (62 - bits)):
         raise ValueError(f"items must be below 2**{62 - bits} to be fused.")
+    slots = 1 << bits  # (arm, rank) positions, ranks padded to a power of two
     pos = (np.arange(a, dtype=np.int64)[:, None] << d_bits) | np.arange(d, dtype=np.int64)
-    keys = (items << bits) | pos.ravel().reshape(1, a, d)
-    keys = np.sort(keys.reshape(b, width), axis=1)
+    keys = np.left_shift(items, bits).reshape(b, a * d)
+    keys |= pos.ravel()
+    keys.sort(axis=1)
     owner = keys >> d_bits  # item and arm
-    if np.any(owner[:, 1:] == owner[:, :-1]):
-        row = int(np.argmax(np.any(owner[:, 1:] == owner[:, :-1], axis=1)))
+    repeat = owner[:, 1:] == owner[:, :-1]
+    if repeat.any():
+        row = int(np.argmax(repeat.any(axis=1)))
         raise ValueError(f"items must not repeat an item within one arm's list (request {row}).")
     item_sorted = keys >> bits
-    new = np.empty((b, width), dtype=bool)
-    new[:, 0] = False
-    np.not_equal(item_sorted[:, 1:], item_sorted[:, :-1], out=new[:, 1:])
-    gid = np.cumsum(new, axis=1)
+    gid = np.empty(keys.shape, dtype=np.int64)
+    gid[:, 0] = 0
+    np.cumsum(item_sorted[:, 1:] != item_sorted[:, :-1], axis=1, out=gid[:, 1:])
     n_unique = gid[:, -1] + 1
-    flat_pos = ((keys >> d_bits) & ((1 << (bits - d_bits)) - 1)) * d + (keys & ((1 << d_bits) - 1))
-    row_start = np.arange(b, dtype=np.int64)[:, None] * width
-    uid = np.empty(b * width, dtype=np.int64)
-    uid[(row_start + flat_pos).ravel()] = gid.ravel()
+    keys &= slots - 1
+    keys += np.arange(b, dtype=np.int64)[:, None] * slots
+    uid = np.empty(b * slots, dtype=np.int64)
+    uid[keys.ravel()] = gid.ravel()
     u_max = int(n_unique.max())
     unique_items = np.full(b * u_max, -1, dtype=np.int64)
-    unique_items[(np.arange(b)[:, None] * u_max + gid).ravel()] = item_sorted.ravel()
-    return uid.reshape(b, a, d), unique_items.reshape(b, u_max), n_unique
+    gid += np.arange(b, dtype=np.int64)[:, None] * u_max
+    unique_items[gid.ravel()] = item_sorted.ravel()
+    uid_padded = uid.reshape(b, slots >> d_bits, 1 << d_bits)[:, :a, :d]
+    return np.ascontiguousarray(uid_padded), unique_items.reshape(b, u_max), n_unique
 
 
 def prepare(
@@ -211,9 +244,13 @@ def prepare(
     depth: int | None,
     categories: np.ndarray | Mapping[Any, Any] | None,
     need_scores: bool,
+    dense_ok: bool = False,
 ) -> Candidates:
     """Check one micro-batch and build its :class:`Candidates` on the first ``depth``
-    candidates of each arm (all of them if ``depth`` is None)."""
+    candidates of each arm (all of them if ``depth`` is None).
+
+    With ``dense_ok`` and no categories, item ids below ``DENSE_FACTOR`` times the number of
+    candidates are used as they are (no sort); otherwise each request is deduplicated."""
     arr = check_items(items)
     n_arms, batch, n_cand = arr.shape
     if k > n_cand:
@@ -221,17 +258,21 @@ def prepare(
     w = check_weights(weights, n_arms, batch)
     d = n_cand if depth is None else min(depth, n_cand)
     s = None
-    if scores is not None:
+    if need_scores:
+        if scores is None:
+            raise ValueError("scores are required by this fuser: pass an (n_arms, B, C) array.")
         s = check_scores(scores, arr.shape)
         s = np.ascontiguousarray(s[:, :, :d].transpose(1, 0, 2))
-    elif need_scores:
-        raise ValueError("scores are required by this fuser: pass an (n_arms, B, C) array.")
     req = np.ascontiguousarray(arr[:, :, :d].transpose(1, 0, 2))
+    if dense_ok and categories is None:
+        n_ids = int(req.max()) + 1
+        if n_ids <= DENSE_FACTOR * n_arms * d:
+            return Candidates(req, w, s, req, None, n_ids, None)
     uid, unique_items, n_unique = deduplicate(req)
     codes = None
     if categories is not None:
         codes = encode_categories(categories, unique_items, n_unique)
-    return Candidates(req, w, s, uid, unique_items, n_unique, codes)
+    return Candidates(req, w, s, uid, unique_items, unique_items.shape[1], codes)
 
 
 class Fuser(ABC):
@@ -252,6 +293,10 @@ class Fuser(ABC):
     stochastic: ClassVar[bool] = False
     #: True when :meth:`fuse` needs ``scores``.
     needs_scores: ClassVar[bool] = False
+    #: True when the fuser can work on undeduplicated, densely numbered items.
+    dense_ids: ClassVar[bool] = False
+    #: Requests fused at once; larger micro-batches are split (same result).
+    chunk: ClassVar[int] = CHUNK
 
     def __init__(self, k: int, *, max_per_category: int | None = None) -> None:
         self.k = int(check_scalar(k, "k", kind=int, min_val=1))
@@ -292,7 +337,8 @@ class Fuser(ABC):
         weights : (A,) or (B, A) float
             Non-negative arm weights summing to 1 (e.g. ``policy.allocation()``).
         scores : (A, B, C) float, optional
-            The arms' scores of ``items`` (needed by ``weighted-score``).
+            The arms' scores of ``items``: needed by ``weighted-score``, ignored (and not
+            checked) by the other fusers.
         rng, seed
             Randomness for the stochastic fusers: a generator, or a seed for a new one.
         categories
@@ -310,10 +356,17 @@ class Fuser(ABC):
             depth=self._depth(),
             categories=categories if self.max_per_category is not None else None,
             need_scores=self.needs_scores,
+            dense_ok=self.dense_ids,
         )
         if cand.categories is not None and self.max_per_category is not None:
             cand.categories.check_fillable(self.k, self.max_per_category)
-        return self._fuse(cand, generator)
+        batch, chunk = cand.shape[0], self.chunk
+        if batch <= chunk:
+            return self._fuse(cand, generator)
+        parts = [self._fuse(cand.rows(lo, lo + chunk), generator) for lo in range(0, batch, chunk)]
+        return FusedLists(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(FusedLists))
+        )
 
     @abstractmethod
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:

@@ -56,18 +56,22 @@ def draw_lists(
     *,
     rounds: bool,
     max_per_category: int | None,
+    estimate_sources: bool = True,
 ) -> FusedLists:
     """Draw one list per request and estimate its propensities from ``n_samples`` replays.
 
     ``rounds=False`` is ``slot-mix``; ``rounds=True`` is ``team-draft``. An arm with positive
     weight but no eligible item left drops out and the draw is renormalised over the rest; if
     only arms of weight 0 have eligible items, the slot is drawn uniformly among them.
+    With ``estimate_sources=False`` the source probabilities are left NaN for the caller to
+    fill in exactly (the estimate is exact anyway for ``slot-mix`` without a cap).
 
     Work arrays are arm-major, ``(A, N)`` with ``N = B * (1 + n_samples)`` draws, so that
     sums over arms are sums of a few contiguous rows.
     """
     b, a, d = cand.shape
-    u_max = cand.unique_items.shape[1]
+    unique_items = cand.unique()
+    u_max = cand.n_ids
     s = n_samples
     n = b * (s + 1)
     # int32 indices: the work arrays stay small enough for the cache
@@ -101,12 +105,12 @@ def draw_lists(
 
     out_uid = np.empty((b, k), dtype=np.int64)
     out_src = np.empty((b, k), dtype=np.int64)
-    src_prob = np.empty((b, k))
+    src_prob = np.full((b, k), np.nan)
     item_prob = np.empty((b, k))
     shown = np.arange(b)
     for j in range(k):
         if not static:
-            live = (ptr < d).reshape(a, n)
+            live = (ptr < d).reshape(a, n) if exhaustible else positive
             part = _participants(live, remaining, positive)
             pw = w * part
             total = pw.sum(axis=0)
@@ -132,7 +136,8 @@ def draw_lists(
             else:
                 p_rep = p[:, b:].reshape(a, s, b)
                 item_prob[:, j] = (p_rep * hit).sum(axis=(0, 1)) / s
-                src_prob[:, j] = p_rep[arm[:b], :, shown].sum(axis=1) / s
+                if estimate_sources:
+                    src_prob[:, j] = p_rep[arm[:b], :, shown].sum(axis=1) / s
         if j == k - 1:
             break
         if remaining is not None:
@@ -159,7 +164,7 @@ def draw_lists(
     if static:  # exact: the source of every slot is drawn from the weights
         src_prob = cand.weights[shown[:, None], out_src]
 
-    items = cand.unique_items[shown[:, None], out_uid]
+    items = unique_items[shown[:, None], out_uid]
     credit = np.zeros((b, k, a))
     np.put_along_axis(credit, out_src[:, :, None], 1.0, axis=2)
     return FusedLists(items, out_src, src_prob, item_prob, credit)

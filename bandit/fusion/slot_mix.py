@@ -7,9 +7,11 @@ arm (:func:`bandit.fusion.credit.slot_observations`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import stats
 
 from bandit.fusion.base import Candidates, FusedLists, Fuser
 from bandit.fusion.draft import draw_lists
@@ -21,9 +23,10 @@ class SlotMix(Fuser):
 
     ``source_prob`` is the weight of the source arm, exactly (with a category cap an arm
     that has run out of eligible items drops out and the rest are renormalised, so it is
-    then an estimate). ``propensity`` is the Rao-Blackwellised estimate of
-    :mod:`bandit.fusion.draft`: unbiased, standard error at most ``0.5 / sqrt(n_samples)``
-    and exact for the first slot.
+    then an estimate). ``propensity`` is exact (:func:`disjoint_propensity`) for requests
+    whose arms share no item in their top ``k``; otherwise it is the Rao-Blackwellised
+    estimate of :mod:`bandit.fusion.draft`: unbiased, standard error at most
+    ``sqrt(p (1 - p) / n_samples)`` and exact for the first slot.
 
     Parameters
     ----------
@@ -57,7 +60,7 @@ class SlotMix(Fuser):
         return self.k if self.max_per_category is None else None
 
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
-        return draw_lists(
+        out = draw_lists(
             cand,
             self.k,
             self.n_samples,
@@ -65,3 +68,32 @@ class SlotMix(Fuser):
             rounds=False,
             max_per_category=self.max_per_category,
         )
+        if self.max_per_category is not None:
+            return out
+        _, a, d = cand.shape
+        disjoint = (cand.unique() >= 0).sum(axis=1) == a * d
+        if not disjoint.any():
+            return out
+        exact = disjoint_propensity(out.source[disjoint], cand.weights[disjoint])
+        propensity = out.propensity.copy()
+        propensity[disjoint] = exact
+        return replace(out, propensity=propensity)
+
+
+def disjoint_propensity(source: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Exact propensities of slot-mix lists whose arms share no item in their top ``k``.
+
+    The item at slot ``j`` from arm ``a`` is then the arm's item of rank ``r`` (counted from
+    0), where ``r`` is the number of earlier slots drawn from ``a``, so
+    ``P(item at j) = w_a * Binomial(j, w_a).pmf(r)``.
+
+    >>> disjoint_propensity(np.array([[0, 0, 1]]), np.array([[0.5, 0.5]])).round(6).tolist()
+    [[0.5, 0.25, 0.125]]
+    """
+    k = source.shape[1]
+    a = weights.shape[1]
+    onehot = source[:, :, None] == np.arange(a)
+    earlier = np.cumsum(onehot, axis=1) - onehot  # (b, k, a) draws of each arm before j
+    r = np.take_along_axis(earlier, source[:, :, None], axis=2)[:, :, 0]
+    w = np.take_along_axis(weights, source, axis=1)
+    return w * stats.binom.pmf(r, np.arange(k), w)

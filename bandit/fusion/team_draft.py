@@ -8,6 +8,8 @@ order). The multileaving form follows Schuth et al. (2014).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from itertools import permutations
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,8 +22,10 @@ from bandit.validation import check_scalar
 class TeamDraft(Fuser):
     """Rounds in which each arm with positive weight places one item, in a weighted order.
 
-    ``source_prob`` (marginal probability of the source arm at the slot) and ``propensity``
-    are Rao-Blackwellised estimates (:mod:`bandit.fusion.draft`): unbiased, standard error at
+    ``source_prob`` is the marginal probability that the source arm draws this slot: exact
+    (Plackett-Luce position probabilities, summed over the arms' orders) for up to
+    ``EXACT_MAX_ARMS`` arms without a category cap, else the Rao-Blackwellised estimate of
+    :mod:`bandit.fusion.draft`. ``propensity`` is that estimate: unbiased, standard error at
     most ``0.5 / sqrt(n_samples)``, exact for the first slot.
 
     Examples
@@ -47,11 +51,47 @@ class TeamDraft(Fuser):
         return self.k if self.max_per_category is None else None
 
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
-        return draw_lists(
+        b, a, _ = cand.shape
+        exact = self.max_per_category is None and a <= EXACT_MAX_ARMS
+        out = draw_lists(
             cand,
             self.k,
             self.n_samples,
             rng,
             rounds=True,
             max_per_category=self.max_per_category,
+            estimate_sources=not exact,
         )
+        if not exact:
+            return out
+        marginal = round_position_probabilities(cand.weights)  # (b, position, arm)
+        in_round = (cand.weights > 0).sum(axis=1, keepdims=True)
+        position = np.arange(self.k) % in_round
+        source_prob = marginal[np.arange(b)[:, None], position, out.source]
+        return replace(out, source_prob=source_prob)
+
+
+#: Largest number of arms for which team-draft enumerates the orders of a round (6! = 720).
+EXACT_MAX_ARMS = 6
+
+
+def round_position_probabilities(weights: np.ndarray) -> np.ndarray:
+    """P(arm ``a`` picks ``q``-th in a round), ``(B, A, A)`` indexed ``[b, q, a]``.
+
+    A round's order is a Plackett-Luce draw from the weights: the first arm with probability
+    ``w_a``, the next in proportion to the weights of the arms left, and so on; arms of
+    weight 0 come after every arm of positive weight. Summed over all ``A!`` orders.
+
+    >>> round_position_probabilities(np.array([[0.5, 0.5]])).tolist()
+    [[[0.5, 0.5], [0.5, 0.5]]]
+    """
+    b, a = weights.shape
+    orders = np.array(list(permutations(range(a))), dtype=np.int64)  # (P, a)
+    w = weights[:, orders]  # (b, P, a)
+    left = np.cumsum(w[:, :, ::-1], axis=2)[:, :, ::-1]
+    ratio = np.divide(w, left, out=np.ones_like(w), where=left > 0)
+    prob = ratio.prod(axis=2)  # (b, P)
+    out = np.empty((b, a, a))
+    for q in range(a):
+        out[:, q, :] = prob @ np.eye(a)[orders[:, q]]
+    return out
