@@ -72,6 +72,8 @@ def simulate_movielens(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    except RuntimeError as exc:  # a candidate list ran dry: too many requests per user
+        raise typer.BadParameter(str(exc), param_hint="--horizon") from exc
     console = Console()
     if not console.is_terminal:
         console = Console(width=140)
