@@ -213,9 +213,26 @@ def evaluate(
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the report here")
     ] = None,
+    fusions: Annotated[
+        str | None,
+        typer.Option(
+            help="Also score fixed-weight fusions of the arms: fusers, comma-separated, or 'all'"
+        ),
+    ] = None,
+    fusion_weights: Annotated[
+        list[str] | None,
+        typer.Option(help="Weights besides uniform, 'ARM=W,ARM=W' (repeatable); with --fusions"),
+    ] = None,
+    fusions_json: Annotated[
+        Path | None, typer.Option("--fusions-json", help="Also write the fusion metrics here")
+    ] = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Precision, recall and NDCG at k per arm and user group, with 95% bootstrap intervals."""
+    """Precision, recall and NDCG at k per arm and user group, with 95% bootstrap intervals.
+
+    With --fusions, also precision@k, recall@k, F1@k, NDCG@k, coverage and diversity of the
+    arms' lists fused by each named fuser, with uniform and with the given weights.
+    """
     if k < 1:
         raise typer.BadParameter(f"must be at least 1, got {k}.", param_hint="'--k'")
     if resamples < 1:
@@ -252,6 +269,19 @@ def evaluate(
         json_file.parent.mkdir(parents=True, exist_ok=True)
         json_file.write_text(json.dumps(payload, indent=2))
         typer.echo(f"wrote {json_file}")
+    if fusions:
+        from cli.fusion_eval import report_fusions
+
+        report_fusions(
+            folders,
+            test_set,
+            items,
+            fusions=fusions,
+            weights=fusion_weights,
+            k=k,
+            device=device,
+            json_file=fusions_json,
+        )
 
 
 def _print_report(report: Any, record: Any, min_rating: float | None) -> None:

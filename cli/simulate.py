@@ -101,18 +101,24 @@ def simulate(
         str,
         typer.Option(
             help="Environment(s), comma-separated: bernoulli, bernoulli-reversal, gaussian, "
-            "gaussian-reversal, drift, delayed."
+            "gaussian-reversal, drift, delayed; or the MovieLens fusion simulations movielens, "
+            "movielens-cold-start, movielens-drift (with --data)."
         ),
     ] = "bernoulli",
     arms: Annotated[int, typer.Option(min=1, help="Number of arms K.")] = 10,
-    horizon: Annotated[int, typer.Option(min=1, help="Rounds T per run.")] = 100_000,
+    horizon: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rounds T per run (default 100,000; MovieLens: 20,000)."),
+    ] = None,
     policies: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Comma-separated policy names (see `bandit-fusion policies`); peer adapters "
-            "river-ucb, river-thompson, mabwiser-ucb1, mabwiser-thompson also work."
+            help="Comma-separated policy names (see `bandit-fusion policies`; default "
+            "ucb1,kl-ucb,thompson); peer adapters river-ucb, river-thompson, mabwiser-ucb1, "
+            "mabwiser-thompson also work. MovieLens: labels of the compared policies "
+            "(default: all of them, e.g. arm:mf,uniform-fusion,fusion-thompson)."
         ),
-    ] = "ucb1,kl-ucb,thompson",
+    ] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Number of seeds (runs per cell).")] = 20,
     first_seed: Annotated[
         int, typer.Option(min=0, help="Seeds are first_seed .. first_seed+seeds-1.")
@@ -166,21 +172,58 @@ def simulate(
     ] = RowFormat.parquet,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("simulation"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    plots: Annotated[bool, typer.Option(help="Write regret.png and regret.html.")] = True,
+    plots: Annotated[
+        bool, typer.Option(help="Write the plots (regret.*; MovieLens: clicks.* and weights.*).")
+    ] = True,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="MovieLens: the ml-100k folder.", exists=True, file_okay=False),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="MovieLens: cache of the arms' candidate lists and tuned baselines "
+            "(default $BANDIT_FUSION_CACHE/movielens or ~/.cache/bandit-fusion/movielens)."
+        ),
+    ] = None,
 ) -> None:
     """Simulate bandit policies on synthetic environments and report their expected regret.
 
     Writes rows.{csv,parquet} (env, policy, seed, step, arm, reward, cumulative regret),
     summary.json (final regret: mean and 95% t-interval over seeds, wall time), regret.png and
     regret.html to OUT, and prints the summary table.
+
+    MovieLens environments (--env movielens,movielens-cold-start,movielens-drift --data DIR)
+    fuse the arms' lists for simulated users instead and write rows (env, policy, seed, step,
+    user, segment, clicks), summary.json (clicks per request with paired 95% intervals against
+    the best single arm or the phase oracle), clicks.png/html and weights.png/html.
     """
     from rich.console import Console
     from rich.table import Table
 
+    from cli.simulate_movielens import is_movielens, simulate_movielens
     from simulations.envs import make_env, parse_means
     from simulations.experiment import run_experiment
     from simulations.runner import PolicySpec
 
+    if is_movielens(_split(env)):
+        simulate_movielens(
+            _split(env),
+            data=data,
+            horizon=horizon or 20_000,
+            seeds=range(first_seed, first_seed + seeds),
+            policies=_split(policies) if policies else None,
+            cache_dir=cache_dir,
+            jobs=jobs,
+            record_every=record_every,
+            fmt=fmt.value,
+            out=out,
+            progress=progress,
+            plots=plots,
+        )
+        return
+    horizon = horizon or 100_000
+    policies = policies or "ucb1,kl-ucb,thompson"
     try:
         arm_means = parse_means(means, arms)
     except ValueError as exc:

@@ -6,5 +6,6 @@ x seeds in worker processes, flat rows), ``report`` (summaries, row files, regre
 adapters for the benchmarks). Offline evaluation: ``logged`` (the logged-feedback
 container), ``obd`` and ``service_log`` (loaders), ``ope`` (estimators), ``replay``,
 ``offline`` and ``offline_report`` (candidates x estimators), ``synthetic_logs``.
-Submodules are imported on use, so ``import simulations`` is cheap.
+``movielens`` is the MovieLens-100K fusion simulation: the arms' ranked lists fused by the bandit
+and clicked by simulated users. Submodules are imported on use, so ``import simulations`` is cheap.
 """

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -25,6 +25,13 @@ from simulations.runner import RunResult
 __all__ = ["RowWriter", "mean_interval", "plot_regret", "summarize"]
 
 RowFormat = Literal["csv", "parquet"]
+_RUN_COLUMNS = ("env", "policy", "seed", "step", "arm", "reward", "regret")
+
+
+class SupportsColumns(Protocol):
+    """A finished run that gives its rows as equal-length columns (e.g. :class:`RunResult`)."""
+
+    def columns(self) -> dict[str, np.ndarray]: ...
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -98,10 +105,14 @@ def summarize(results: Iterable[RunResult], confidence: float = 0.95) -> list[di
 class RowWriter:
     """Append runs' rows to one CSV or Parquet file (use as a context manager).
 
-    Columns: ``env, policy, seed, step, arm, reward, regret`` (see :mod:`simulations.runner`).
+    Columns: ``env, policy, seed, step, arm, reward, regret`` (see :mod:`simulations.runner`),
+    or those of whatever ``columns()`` the written runs return (``header`` names them for an
+    empty CSV).
     """
 
-    def __init__(self, path: str | Path, fmt: RowFormat = "parquet") -> None:
+    def __init__(
+        self, path: str | Path, fmt: RowFormat = "parquet", header: Sequence[str] = _RUN_COLUMNS
+    ) -> None:
         if fmt not in ("csv", "parquet"):
             raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}.")
         self.path = Path(path)
@@ -109,8 +120,9 @@ class RowWriter:
         self.rows_written = 0
         self._parquet: Any = None
         self._header = True
+        self._names = tuple(header)
 
-    def write(self, result: RunResult) -> None:
+    def write(self, result: SupportsColumns) -> None:
         """Append one run's written rows."""
         import pandas as pd
 
@@ -136,7 +148,7 @@ class RowWriter:
             self._parquet.close()
             self._parquet = None
         elif self.fmt == "csv" and self._header:
-            self.path.write_text("env,policy,seed,step,arm,reward,regret\n")
+            self.path.write_text(",".join(self._names) + "\n")
             self._header = False
 
     def __enter__(self) -> RowWriter:

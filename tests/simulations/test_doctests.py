@@ -13,6 +13,10 @@ MODULES = [
     "simulations.report",
     "simulations.parallel",
     "cli.simulate",
+    "simulations.movielens.run",
+    "simulations.movielens.plots",
+    "simulations.movielens.evaluate",
+    "cli.fusion_eval",
 ]
 
 
