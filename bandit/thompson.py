@@ -37,18 +37,19 @@ def thompson_allocation(
     cdf: Callable[[np.ndarray], np.ndarray],
     ppf: Callable[[np.ndarray], np.ndarray],
     n_arms: int,
+    points: int = 4096,
 ) -> np.ndarray:
     r"""Probability that each arm's posterior draw is the largest, by quadrature.
 
     ``cdf(x)`` and ``ppf(q)`` evaluate every arm's posterior CDF and quantile function,
     arms on the last axis. The integral :math:`\int \prod_{j\ne i}F_j\,dF_i` is summed
-    over a grid of every arm's quantiles, with the product taken at interval midpoints
-    (as the mean of its end values) and computed by prefix and suffix products, so an
-    arm's own CDF is never divided out.
+    over a grid of every arm's quantiles (``max(64, points // n_arms)`` per arm), with the
+    product taken at interval midpoints (as the mean of its end values) and computed by
+    prefix and suffix products, so an arm's own CDF is never divided out.
     """
     if n_arms == 1:
         return np.ones(1)
-    per_arm = max(64, 4096 // n_arms)
+    per_arm = max(64, points // n_arms)
     levels = special.expit(np.linspace(-27.6, 27.6, per_arm))[:, None]
     grid = np.unique(ppf(levels).ravel())
     cdf_values = cdf(grid[:, None])  # (grid, arms)

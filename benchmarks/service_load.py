@@ -66,12 +66,13 @@ class Conn:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def request(self, path: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.auth}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Authorization: Bearer {self.auth}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
@@ -186,6 +187,124 @@ async def rewards_load(
     }
 
 
+MIXED_READS = (
+    "/v1/experiments/bench/stats",
+    "/v1/experiments/bench/health",
+    "/v1/experiments/bench",
+    "/v1/experiments/bench/allocation",
+)
+
+
+async def mixed_load(
+    port: int,
+    auth: str,
+    rate: float,
+    duration: float,
+    connections: int,
+    seed_ids: list[str],
+    shares: tuple[float, float, float] = (0.5, 0.25, 0.25),
+) -> dict[str, Any]:
+    """Open-loop mix of decisions, single rewards and reads from ``connections`` clients.
+
+    Request *i* is due at ``t0 + i / rate``; its kind is drawn with probabilities ``shares``
+    (decision, reward, read). A reward is a click on a random earlier decision (from
+    ``seed_ids`` or this run) with a fresh ``Idempotency-Key``; a read cycles through
+    :data:`MIXED_READS` (stats, health, experiment, allocation). Latency counts from the
+    due time. Returns overall and per-kind percentiles and every non-2xx status seen.
+    """
+    n = int(rate * duration)
+    rng = np.random.default_rng(0)
+    kinds = rng.choice(3, size=n, p=np.asarray(shares) / sum(shares))
+    idle: asyncio.Queue[Conn] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(Conn("127.0.0.1", port, auth))
+    lat = np.full(n, np.nan)
+    ok = np.zeros(n, dtype=bool)
+    ids = list(seed_ids)
+    statuses: dict[str, int] = {}
+
+    async def one(i: int, due: float) -> None:
+        kind = int(kinds[i])
+        if kind == 0:
+            path, method = "/v1/experiments/bench/decisions", "POST"
+            body = b'{"unit_id": "m%d"}' % i
+        elif kind == 1:
+            did = ids[int(rng.integers(len(ids)))]
+            path, method = "/v1/experiments/bench/rewards", "POST"
+            body = json.dumps({"decision_id": did, "kind": "click", "reward_id": f"m{i}"}).encode()
+        else:
+            path, body, method = MIXED_READS[i % len(MIXED_READS)], b"", "GET"
+        conn = await idle.get()
+        try:
+            status, data = await conn.request(path, body, method)
+            lat[i] = time.perf_counter() - due
+            if 200 <= status < 300:
+                ok[i] = True
+                if kind == 0:
+                    ids.append(json.loads(data)["decision_id"])
+            else:
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+        except Exception as err:
+            statuses[type(err).__name__] = statuses.get(type(err).__name__, 0) + 1
+            conn.close()
+            conn = Conn("127.0.0.1", port, auth)
+        finally:
+            idle.put_nowait(conn)
+
+    t0 = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    while not idle.empty():
+        idle.get_nowait().close()
+
+    def pct(mask: np.ndarray) -> dict[str, Any]:
+        ms = lat[mask & ok] * 1000
+        if ms.size == 0:
+            return {"ok": 0}
+        return {
+            "ok": int(ms.size),
+            "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "max_ms": round(float(ms.max()), 2),
+        }
+
+    everything = np.ones(n, dtype=bool)
+    return {
+        "requests": n,
+        "rate": rate,
+        "errors": int(n - ok.sum()),
+        "error_statuses": statuses,
+        "throughput_rps": round(float(ok.sum()) / elapsed, 1),
+        "all": pct(everything),
+        "decisions": pct(kinds == 0),
+        "rewards": pct(kinds == 1),
+        "reads": pct(kinds == 2),
+    }
+
+
+def _mixed_table(r: dict[str, Any]) -> None:
+    m = r["mixed"]
+    print()
+    print(
+        "| backend | workers | load avg | req/s | all p50 / p99 ms | decisions p99 | "
+        "rewards p99 | reads p99 | max ms | errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {r['backend']} | {r['workers']} | {m['load_average_before']} | "
+        f"{m['throughput_rps']} | {m['all']['p50_ms']} / {m['all']['p99_ms']} | "
+        f"{m['decisions']['p99_ms']} | {m['rewards']['p99_ms']} | {m['reads']['p99_ms']} | "
+        f"{m['all']['max_ms']} | {m['errors']} |"
+    )
+
+
 def _tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by ``pid`` and its descendants (Linux)."""
     total = 0.0
@@ -222,6 +341,12 @@ def main() -> None:
     ap.add_argument("--reward-connections", type=int, default=2)
     ap.add_argument("--policy", default="thompson")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument(
+        "--mixed",
+        action="store_true",
+        help="instead of the two phases: decisions, single rewards and reads (stats, health,"
+        " experiment, allocation) mixed 50/25/25 at --rate requests/s from --connections clients",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bf-bench-"))
@@ -275,7 +400,21 @@ def main() -> None:
     try:
         _wait(port, server)
         # warm-up: every worker process imports, connects and fills its caches
-        asyncio.run(decisions_load(port, auth, 200, 2, 8))
+        warmup = asyncio.run(decisions_load(port, auth, 200, 2, 8))
+        mixed: dict[str, Any] = {}
+        if args.mixed:
+            load_before = os.getloadavg()[0]
+            mixed = asyncio.run(
+                mixed_load(
+                    port,
+                    auth,
+                    args.rate,
+                    args.duration,
+                    args.connections,
+                    warmup["decision_ids"],
+                )
+            )
+            mixed["load_average_before"] = round(load_before, 2)
         load_before = os.getloadavg()[0]
         cpu0 = _tree_cpu(server.pid)
         dec = asyncio.run(decisions_load(port, auth, args.rate, args.duration, args.connections))
@@ -321,6 +460,9 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         log.close()
+    if args.mixed:
+        _report_mixed(args, mixed, schema)
+        return
 
     with factory() as session:
         n_dec = session.scalar(
@@ -349,11 +491,29 @@ def main() -> None:
     _table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    _drop_schema(schema)
+
+
+def _drop_schema(schema: str | None) -> None:
     if schema:
         eng = create_engine(PG_URL)
         with eng.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         eng.dispose()
+
+
+def _report_mixed(args: argparse.Namespace, mixed: dict[str, Any], schema: str | None) -> None:
+    result = {
+        "backend": args.backend,
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "mixed": mixed,
+    }
+    print(json.dumps(result, indent=2))
+    _mixed_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    _drop_schema(schema)
 
 
 def _table(r: dict[str, Any]) -> None:

@@ -18,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.auth import KeyVerifier
-from service.db import make_engine, make_sessionmaker
+from service.background import BackgroundFailures
+from service.db import make_app_engines, make_sessionmaker
 from service.deps import ReadKey
 from service.errors import ServiceError, printable
 from service.limits import BodySizeLimit
@@ -35,8 +36,9 @@ log = logging.getLogger("bandit_fusion.service")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app, its engine and its routers for ``settings`` (default: environment)."""
     settings = settings if settings is not None else Settings()
-    engine = make_engine(settings)
-    factory = make_sessionmaker(engine)
+    engines = make_app_engines(settings)
+    factory = make_sessionmaker(engines.write)
+    read_factory = make_sessionmaker(engines.read)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            engine.dispose()
+            engines.dispose()
 
     production = settings.environment == "production"
     app = FastAPI(
@@ -66,10 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = factory
+    app.state.engines = engines
+    app.state.sessionmaker = factory  # transactions that write
+    app.state.read_sessionmaker = read_factory  # read-only transactions
     app.state.policy_cache = PolicyCache()
-    app.state.key_verifier = KeyVerifier(factory, settings.auth_cache_ttl_s)
+    app.state.background_failures = BackgroundFailures()
+    app.state.key_verifier = KeyVerifier(read_factory, settings.auth_cache_ttl_s)
 
     _add_error_handlers(app)
 
@@ -84,13 +88,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the database answers. No API key needed; in production the answer
         says nothing about the backend."""
         try:
-            with engine.connect() as conn:
+            with engines.read.connect() as conn:
                 conn.execute(text("SELECT 1"))
                 conn.rollback()
         except SQLAlchemyError as err:
             log.error("health check: the database does not answer: %s", err)
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "unavailable") from err
-        return ServiceHealth(status="ok", database=None if production else engine.dialect.name)
+        return ServiceHealth(
+            status="ok", database=None if production else engines.read.dialect.name
+        )
 
     for module in (experiments, decisions, rewards, insights):
         app.include_router(module.router)
@@ -160,4 +166,4 @@ async def _settle_loop(app: FastAPI, interval: float) -> None:
 
 def _settle_once(app: FastAPI) -> Any:
     with app.state.sessionmaker() as session:
-        return learning.settle_all(session, app.state.policy_cache)
+        return learning.settle_all(session, app.state.policy_cache, app.state.background_failures)

@@ -1,14 +1,17 @@
 """Engine, sessions and migrations.
 
-SQLite (the embedded default) is opened in WAL mode with a busy timeout, and every
-transaction starts with ``BEGIN IMMEDIATE``: writers queue on the database lock up front
-instead of failing with "database is locked" when a read transaction tries to upgrade.
+SQLite (the embedded default) is opened in WAL mode with a busy timeout. Transactions that
+write start with ``BEGIN IMMEDIATE``: writers queue on the database lock up front instead of
+failing with "database is locked" when a read transaction tries to upgrade. The service's
+read-only transactions use a second engine with a deferred ``BEGIN`` (see
+:func:`make_app_engines`), so reads never hold the write lock.
 On PostgreSQL, ``database_schema`` sets the ``search_path`` so that one server can hold
 several isolated stores (the tests use one schema per test).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,42 +25,97 @@ ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 
 def make_engine(settings: Settings) -> Engine:
-    """Build the engine for ``settings`` (no connection is opened here)."""
-    url = settings.url
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            connect_args={
-                "check_same_thread": False,
-                "timeout": settings.sqlite_busy_timeout_ms / 1000,
-            },
-            pool_size=settings.pool_size,
-            max_overflow=settings.max_overflow,
+    """Build the engine for ``settings`` (no connection is opened here).
+
+    On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock):
+    right for writers, and for tools that read and write in one session.
+    """
+    if settings.is_sqlite:
+        return _sqlite_engine(settings, "BEGIN IMMEDIATE", settings.pool_size)
+    return _postgres_engine(settings)
+
+
+@dataclass(frozen=True)
+class AppEngines:
+    """The service's engines: one for transactions that write, one for read-only ones.
+
+    On SQLite they differ, so that a read never takes or waits for the write lock and
+    writers queue in the process instead of in SQLite's busy handler:
+
+    * ``write``: ``BEGIN IMMEDIATE`` on a pool of **one** connection per process. Writers
+      of one process wait for that connection on a queue (woken as soon as it is returned)
+      instead of polling the database lock with SQLite's sleeping busy handler, which
+      backs off up to 100 ms; only writers of *other* processes still meet the busy handler.
+    * ``read``: deferred ``BEGIN`` (a WAL snapshot: it never blocks a writer nor waits for
+      one) and ``PRAGMA query_only``, on a pool of ``pool_size`` connections.
+
+    On PostgreSQL both are the same engine (MVCC readers take no lock that writers need).
+    """
+
+    write: Engine
+    read: Engine
+
+    def dispose(self) -> None:
+        self.write.dispose()
+        if self.read is not self.write:
+            self.read.dispose()
+
+
+def make_app_engines(settings: Settings) -> AppEngines:
+    """The write and read engines of the service for ``settings`` (see :class:`AppEngines`)."""
+    if settings.is_sqlite:
+        return AppEngines(
+            write=_sqlite_engine(settings, "BEGIN IMMEDIATE", pool_size=1, max_overflow=0),
+            read=_sqlite_engine(settings, "BEGIN", settings.pool_size, query_only=True),
         )
-        busy = int(settings.sqlite_busy_timeout_ms)
+    engine = _postgres_engine(settings)
+    return AppEngines(write=engine, read=engine)
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-            cur = dbapi_conn.cursor()
-            if ":memory:" not in url:
-                cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={busy}")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_engine(
+    settings: Settings,
+    begin: str,
+    pool_size: int,
+    max_overflow: int | None = None,
+    query_only: bool = False,
+) -> Engine:
+    url = settings.url
+    timeout_s = settings.sqlite_busy_timeout_ms / 1000
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": timeout_s},
+        pool_size=pool_size,
+        max_overflow=settings.max_overflow if max_overflow is None else max_overflow,
+        pool_timeout=max(timeout_s, 1.0),
+    )
+    busy = int(settings.sqlite_busy_timeout_ms)
 
-        return engine
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        if ":memory:" not in url:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={busy}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        if query_only:
+            cur.execute("PRAGMA query_only=ON")
+        cur.close()
 
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def _postgres_engine(settings: Settings) -> Engine:
     connect_args: dict[str, Any] = {}
     if settings.database_schema:
         connect_args["options"] = f"-csearch_path={settings.database_schema}"
     return create_engine(
-        url,
+        settings.url,
         connect_args=connect_args,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import KeyVerifier, allows
+from service.background import BackgroundFailures
 from service.policies import PolicyCache
 from service.schemas import KEY_PATTERN
 from service.settings import Settings
@@ -21,11 +22,21 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """A session for a route that writes (commits itself; the rest is rolled back)."""
     with request.app.state.sessionmaker() as session:
         try:
             yield session
         finally:
             session.rollback()  # anything a route did not commit is discarded
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A session for a read-only route: on SQLite it never takes the write lock."""
+    with request.app.state.read_sessionmaker() as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 async def get_settings(request: Request) -> Settings:
@@ -47,11 +58,20 @@ async def get_cache(request: Request) -> PolicyCache:
 KeyPath = Annotated[str, Path(pattern=KEY_PATTERN, description="The experiment's key.")]
 
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 # For the hot paths: an async route that opens its session inside one threadpool call
 # (a sync session dependency plus a sync route cost several thread hops per request).
 SessionmakerDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CacheDep = Annotated[PolicyCache, Depends(get_cache)]
+
+
+async def get_failures(request: Request) -> BackgroundFailures:
+    failures: BackgroundFailures = request.app.state.background_failures
+    return failures
+
+
+FailuresDep = Annotated[BackgroundFailures, Depends(get_failures)]
 
 
 def require(scope: str) -> Callable[..., Any]:

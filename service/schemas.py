@@ -120,11 +120,16 @@ class ExperimentCreate(Body):
         default=86400.0,
         gt=0,
         le=MAX_REWARD_WINDOW_S,
-        description="Seconds after a decision during which its rewards are learned. Later "
-        "rewards are stored as late; a decision with no reward in its window is learned as a "
-        "zero reward. null: no window (nothing is late, nothing is zero-filled).",
+        description="Seconds after a decision during which its rewards count. When it closes "
+        "the decision is learned once, as the largest value among its rewards (zero if none), "
+        "unless it reached the definition's maximum earlier; later rewards are stored as late. "
+        "null: no window (a decision is learned at its first reward; nothing is late).",
     )
-    learn_late: bool = Field(default=False, description="Learn from late rewards too.")
+    learn_late: bool = Field(
+        default=False,
+        description="Let a reward after the window still count toward its decision if the "
+        "decision was not learned yet (the settling pass had not reached it).",
+    )
     when_inactive: Literal["fallback", "reject"] = Field(
         default="fallback",
         description="Paused or stopped experiment: answer with fallback_arm, or with 409.",
@@ -286,7 +291,7 @@ class RewardBatch(Body):
     )
 
 
-RewardStatus = Literal["learned", "late", "orphan", "ignored"]
+RewardStatus = Literal["learned", "pending", "late", "orphan", "ignored"]
 
 
 class RewardOut(BaseModel):
@@ -296,9 +301,12 @@ class RewardOut(BaseModel):
     kind: str
     value: float
     status: RewardStatus = Field(
-        description="learned: applied to the policy; late: after the reward window; "
-        "orphan: unknown decision; ignored: kind not in the reward definition, fallback "
-        "decision or stopped experiment."
+        description="One observation per decision: a decision's reward is the largest value "
+        "among its rewards, learned once, when it reaches the definition's maximum or when the "
+        "decision's window closes (at its first reward without a window). learned: part of "
+        "its decision's learned observation; pending: stored, learned with its decision later; "
+        "late: after the reward window; orphan: unknown decision; ignored: kind not in the "
+        "reward definition, fallback decision, stopped experiment, or decision already learned."
     )
     replayed: bool = Field(default=False, description="True when answered from the first request.")
     policy_version: int | None = Field(
@@ -367,6 +375,12 @@ class HealthOut(BaseModel):
     ignored_rewards: int
     policy_version: int
     last_policy_update: dt.datetime | None
+    background_error: str | None = Field(
+        default=None,
+        description="Last failure of background work (settling) on this experiment, as seen "
+        "by the worker that answers; cleared by the next success.",
+    )
+    background_error_at: dt.datetime | None = None
 
 
 class ServiceHealth(BaseModel):

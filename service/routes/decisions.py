@@ -39,13 +39,9 @@ async def decide(
                 f"context is {size} bytes once encoded, above the limit of "
                 f"{settings.max_context_bytes} (setting max_context_bytes)",
             )
-    # On SQLite the store's work is two short local statements (about 0.4 ms): inline on the
-    # event loop, since a thread hop costs as much again. On PostgreSQL the statements wait
-    # on the server, so they run in the threadpool and other requests proceed meanwhile.
-    if factory.kw["bind"].dialect.name == "sqlite":
-        out = _decide(factory, key, body)
-    else:
-        out = await run_in_threadpool(_decide, factory, key, body)
+    # In the threadpool on both backends: the event loop never waits for the database (on
+    # SQLite a decision may queue behind another writer's transaction).
+    out = await run_in_threadpool(_decide, factory, key, body)
     # serialised here (still documented by response_model): skips FastAPI re-validating it
     return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 

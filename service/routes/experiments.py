@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from service.deps import AdminKey, KeyPath, ReadKey, SessionDep, not_covered
+from service.deps import AdminKey, KeyPath, ReadKey, ReadSessionDep, SessionDep, not_covered
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import MAX_OFFSET, ExperimentCreate, ExperimentOut, ExperimentPage, Status
 from service.store import experiments as store
@@ -30,7 +30,7 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, _key: AdminKe
 
 @router.get("", response_model=ExperimentPage, responses=errors(KEYED))
 def list_experiments(
-    session: SessionDep,
+    session: ReadSessionDep,
     _key: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -42,7 +42,7 @@ def list_experiments(
 
 
 @router.get("/{key}", response_model=ExperimentOut, responses=errors(KEYED, 404))
-def read_experiment(key: KeyPath, session: SessionDep, _key: ReadKey) -> ExperimentOut:
+def read_experiment(key: KeyPath, session: ReadSessionDep, _key: ReadKey) -> ExperimentOut:
     return store.get_experiment(session, key)
 
 

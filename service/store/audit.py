@@ -47,9 +47,10 @@ class Observation:
 def observations(session: Session, experiment_id: int, scale: float) -> Iterable[Observation]:
     """The learned observations of an experiment in the order the live learners applied them.
 
-    Each learned reward's arm comes from its decision and its observation from its raw value
-    divided by the reward definition's maximum ``scale`` (zero for a settled, unrewarded
-    decision), ordered by ``(update_seq, update_pos)``.
+    Each learned row is one decision's observation (see :mod:`.learning`): its arm comes from
+    the decision and its value from the row's raw value divided by the reward definition's
+    maximum ``scale`` (rows of kind ``none``, implicit zeros, are zero), ordered by
+    ``(update_seq, update_pos)``.
     """
     q = (
         select(Reward.update_seq, Reward.kind, Reward.value, Decision.arm)

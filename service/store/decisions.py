@@ -29,6 +29,11 @@ _DECIDE = (
 _INSERT_DECISION = insert(Decision.__table__)  # type: ignore[arg-type]
 
 
+def new_seed() -> int:
+    """A fresh seed for one decision's draw (logged with it, so the draw can be replayed)."""
+    return secrets.randbits(63)
+
+
 def decide(session: Session, key: str, body: DecisionCreate) -> DecisionOut:
     """Choose an arm for ``body.unit_id`` and commit the decision before returning it."""
     # Core statements on the session's connection: this is the hot path (no ORM overhead).
@@ -43,7 +48,7 @@ def decide(session: Session, key: str, body: DecisionCreate) -> DecisionOut:
     if row is None:
         raise NotFound(f"no experiment with key {key!r}")
     exp_id, arms, status, when_inactive, fallback_arm, version, allocation = row
-    seed = secrets.randbits(63)
+    seed = new_seed()
     if status != "active":
         if when_inactive == "reject":
             raise Conflict(f"experiment {key!r} is {status}; it takes no decisions")

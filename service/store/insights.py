@@ -5,7 +5,6 @@ Nothing here writes; on SQLite these reads run in deferred (read) transactions.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,9 +12,13 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from service import stats
-from service.models import ArmStat, Decision, Experiment, PolicyState, PolicyUpdate, Reward, utcnow
+from service.background import Failure
+from service.models import ArmStat, Decision, Experiment, PolicyState, PolicyUpdate, Reward
 from service.schemas import AllocationOut, ArmStats, HealthOut, SampleRatioTest, StatsOut
 from service.store.common import CHUNK, as_utc, load
+from service.store.learning import OBSERVATION
+
+NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of earlier versions)
 
 
 def allocation(session: Session, key: str) -> AllocationOut:
@@ -138,17 +141,16 @@ def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:
     )
 
 
-def health(session: Session, key: str, now: dt.datetime | None = None) -> HealthOut:
+def health(session: Session, key: str, failure: Failure | None = None) -> HealthOut:
     """Sample-ratio test, pending / late / orphan / duplicate / ignored reward counts and
-    the last policy update of an experiment."""
-    now = now or utcnow()
+    the last policy update of an experiment; ``failure``: its last background failure."""
     exp, state = load(session, key)
     srm, decisions = _srm(session, exp)
     fallback = decision_counts(session, exp.id, len(exp.arms)).fallback
     counts = dict(
         session.execute(
             select(Reward.status, func.count())
-            .where(Reward.experiment_id == exp.id, Reward.kind != "none")
+            .where(Reward.experiment_id == exp.id, Reward.kind.not_in(NOT_REWARDS))
             .group_by(Reward.status)
         ).all()
     )
@@ -179,4 +181,6 @@ def health(session: Session, key: str, now: dt.datetime | None = None) -> Health
         ignored_rewards=int(counts.get("ignored", 0)),
         policy_version=state.version,
         last_policy_update=as_utc(last) if last else None,
+        background_error=failure.message if failure else None,
+        background_error_at=failure.at if failure else None,
     )

@@ -1,25 +1,47 @@
 """The locked policy update shared by rewards and settling, and the settling pass.
 
+One observation per decision
+----------------------------
+A decision's reward is the **largest value among its rewards** whose kind is in the
+experiment's reward definition (a conversion worth 5 and a click worth 1 make 5), divided
+by the definition's maximum for the policy. It is learned **once**, as one observation:
+
+* as soon as it reaches the definition's maximum (nothing later could raise it), or
+* when its reward window closes (``reward_window_s`` after the decision), with what it has
+  then, zero if nothing came; by the settling pass or by the next reward transaction,
+* without a window (``reward_window_s`` null), at its first reward.
+
+Until then its rewards are stored as ``pending``; afterwards they are ``learned``. A reward
+for a decision already learned is stored but not learned (``late`` after the window,
+``ignored`` otherwise). Each observation is logged as one row of kind ``decision`` with key
+``settle:<decision id>`` (unique, so a decision cannot be learned twice), which is what the
+rebuild replays.
+
 See :mod:`service.store` for why each update locks the experiment's ``policy_states`` row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import Connection, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bandit import Policy
 from service import policies
+from service.background import BackgroundFailures
 from service.errors import Invalid
 from service.models import Decision, Experiment, PolicyState, PolicyUpdate, Reward, utcnow
-from service.store.common import as_utc, lock
+from service.store.common import CHUNK, as_utc, lock
 from service.store.rows import RewardRow, arm_deltas, bump_arm_stats, insert_rewards
 
-SETTLE_PREFIX = "settle:"  # idempotency keys of the implicit zero rewards
+log = logging.getLogger("bandit_fusion.service")
+
+SETTLE_PREFIX = "settle:"  # idempotency keys of the observation rows (one per decision)
 
 
 @dataclass
@@ -106,11 +128,68 @@ class Learner:
             self.cache.put(self.exp.id, self.state.version, self.policy)
 
 
-def settle_window(learner: Learner, now: dt.datetime) -> list[RewardRow]:
-    """Queue a zero reward for each decision whose window closed with nothing learned.
+OBSERVATION = "decision"  # kind of the row that records a decision's one observation
 
-    ``policy_states.settled_until`` is a watermark: decisions created before it have been
-    settled. Runs under the policy-state lock. Returns the reward rows to insert.
+
+def observe(
+    learner: Learner, decision_id: str, arm: int, value: float, now: dt.datetime
+) -> RewardRow:
+    """Queue the one observation of a decision, of raw ``value``; returns its log row.
+
+    The row (key ``settle:<decision id>``, kind ``decision``) is what :mod:`.audit` replays;
+    the key is unique per experiment, so a decision can never be learned twice.
+    """
+    normalized = value / learner.scale
+    return RewardRow(
+        experiment_id=learner.exp.id,
+        idempotency_key=f"{SETTLE_PREFIX}{decision_id}",
+        request_hash="",
+        decision_id=decision_id,
+        arm=arm,
+        kind=OBSERVATION,
+        value=float(value),
+        item=None,
+        status="learned",
+        created_at=now,
+        learned=True,
+        normalized=normalized,
+        update_pos=learner.learn(arm, normalized),
+    )
+
+
+def pending_max(
+    session: Session, experiment_id: int, decision_ids: Sequence[str]
+) -> dict[str, float]:
+    """The largest value among the pending rewards of each of ``decision_ids`` that has any."""
+    out: dict[str, float] = {}
+    for j in range(0, len(decision_ids), CHUNK):
+        for did, value in session.execute(
+            select(Reward.decision_id, func.max(Reward.value))
+            .where(
+                Reward.experiment_id == experiment_id,
+                Reward.status == "pending",
+                Reward.decision_id.in_(decision_ids[j : j + CHUNK]),
+            )
+            .group_by(Reward.decision_id)
+        ):
+            out[did] = float(value)
+    return out
+
+
+def settle_window(
+    learner: Learner,
+    now: dt.datetime,
+    in_batch: dict[str, float] | None = None,
+    learned: set[str] | frozenset[str] = frozenset(),
+) -> list[RewardRow]:
+    """Learn every decision whose reward window closed and that is not learned yet.
+
+    Its observation is the largest value among its pending rewards (stored ones, and
+    ``in_batch``: decision id -> largest pending value of the transaction's new rewards),
+    or zero when it has none; decisions in ``learned`` were learned earlier in this
+    transaction. ``policy_states.settled_until`` is a watermark: decisions
+    created before it have been settled. Runs under the policy-state lock. Returns the
+    observation rows to insert; the caller marks their pending rewards learned.
     """
     exp, state = learner.exp, learner.state
     if exp.reward_window_s is None or exp.status == "stopped":
@@ -134,32 +213,38 @@ def settle_window(learner: Learner, now: dt.datetime) -> list[RewardRow]:
         .order_by(Decision.created_at, Decision.id)
     ).all()
     state.settled_until = cutoff
-    return [
-        RewardRow(
-            experiment_id=exp.id,
-            idempotency_key=f"{SETTLE_PREFIX}{decision_id}",
-            request_hash="",
-            decision_id=decision_id,
-            arm=arm,
-            kind="none",
-            value=0.0,
-            item=None,
-            status="learned",
-            created_at=now,
-            learned=True,
-            normalized=0.0,
-            update_pos=learner.learn(arm, 0.0),
+    stored = pending_max(learner.session, exp.id, [did for did, _ in rows])
+    extra = in_batch or {}
+    out = []
+    for did, arm in rows:
+        if did in learned:
+            continue
+        values = [v for v in (stored.get(did), extra.get(did)) if v is not None]
+        out.append(observe(learner, did, arm, max(values) if values else 0.0, now))
+    return out
+
+
+def mark_learned(conn: Connection, experiment_id: int, decision_ids: list[str], seq: int) -> None:
+    """Pending rewards of ``decision_ids`` become ``learned`` at policy version ``seq``."""
+    t = Reward.__table__
+    for j in range(0, len(decision_ids), CHUNK):
+        conn.execute(
+            update(t)  # type: ignore[arg-type]
+            .where(
+                t.c.experiment_id == experiment_id,
+                t.c.status == "pending",
+                t.c.decision_id.in_(decision_ids[j : j + CHUNK]),
+            )
+            .values(status="learned", update_seq=seq)
         )
-        for decision_id, arm in rows
-    ]
 
 
 def settle(
     session: Session, key: str, cache: policies.PolicyCache, now: dt.datetime | None = None
 ) -> int:
-    """Learn the zero reward of every decision whose window closed unrewarded.
+    """Learn every decision whose window closed (see :func:`settle_window`).
 
-    Returns the number of decisions settled.
+    Returns the number of decisions learned.
     """
     now = now or utcnow()
     exp, state = lock(session, key)
@@ -169,11 +254,14 @@ def settle(
     deltas = arm_deltas()
     for r in rows:
         r.update_seq = seq
-        assert r.arm is not None
-        deltas[r.arm].observe(0.0, 0.0)
+        assert r.arm is not None and r.normalized is not None
+        deltas[r.arm].observe(r.value, r.normalized)
     if rows:
-        insert_rewards(session.connection(), rows)
-        bump_arm_stats(session.connection(), exp.id, deltas)
+        assert seq is not None
+        conn = session.connection()
+        insert_rewards(conn, rows)
+        bump_arm_stats(conn, exp.id, deltas)
+        mark_learned(conn, exp.id, [r.decision_id for r in rows], seq)
     else:
         session.execute(
             update(PolicyState)
@@ -185,12 +273,34 @@ def settle(
     return len(rows)
 
 
-def settle_all(session: Session, cache: policies.PolicyCache) -> int:
-    """Settle every experiment that has a reward window and is not stopped."""
+def settle_all(
+    session: Session,
+    cache: policies.PolicyCache,
+    failures: BackgroundFailures | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Settle every experiment that has a reward window and is not stopped.
+
+    Each experiment is settled in its own transaction: a failure on one is logged, recorded
+    in ``failures`` (shown in its health) and does not stop the others. Returns the number
+    of decisions learned.
+    """
     keys = session.scalars(
         select(Experiment.key).where(
             Experiment.status != "stopped", Experiment.reward_window_s.is_not(None)
         )
     ).all()
     session.rollback()
-    return sum(settle(session, k, cache) for k in keys)
+    total = 0
+    for key in keys:
+        try:
+            total += settle(session, key, cache, now)
+        except Exception as err:  # one experiment's failure must not stop the others
+            session.rollback()
+            log.exception("settling experiment %r failed", key)
+            if failures is not None:
+                failures.record(key, err)
+        else:
+            if failures is not None:
+                failures.clear(key)
+    return total

@@ -24,7 +24,14 @@ from service.errors import Invalid
 from service.models import Decision, Reward, utcnow
 from service.schemas import RewardCreate, RewardOut
 from service.store.common import CHUNK, as_utc, lock
-from service.store.learning import SETTLE_PREFIX, Learner, settle_window
+from service.store.learning import (
+    SETTLE_PREFIX,
+    Learner,
+    mark_learned,
+    observe,
+    pending_max,
+    settle_window,
+)
 from service.store.rows import (
     ArmDelta,
     DecisionRef,
@@ -133,12 +140,45 @@ def find_decisions(
 
 
 @dataclass
+class Progress:
+    """Where one decision stands in this transaction: learned, or its pending rewards."""
+
+    learned: bool
+    pending_max: float | None = None
+    new_pending: list[RewardRow] = field(default_factory=list)  # this batch's pending rows
+
+
+def decision_progress(
+    session: Session, experiment_id: int, decision_ids: Sequence[str]
+) -> dict[str, Progress]:
+    """For each decision: whether it was learned, and its largest stored pending value."""
+    learned: set[str] = set()
+    for j in range(0, len(decision_ids), CHUNK):
+        learned.update(
+            session.scalars(
+                select(Reward.decision_id).where(
+                    Reward.experiment_id == experiment_id,
+                    Reward.learned,
+                    Reward.decision_id.in_(decision_ids[j : j + CHUNK]),
+                )
+            )
+        )
+    pending = pending_max(session, experiment_id, decision_ids)
+    return {d: Progress(d in learned, pending.get(d)) for d in decision_ids}
+
+
+@dataclass
 class _Judge:
-    """Judges the new rewards of one transaction: status, learning, counters."""
+    """Judges the new rewards of one transaction: status, learning, counters.
+
+    Follows the one-observation-per-decision rule of :mod:`.learning`.
+    """
 
     learner: Learner
     now: dt.datetime
+    progress: dict[str, Progress]
     deltas: dict[int, ArmDelta] = field(default_factory=arm_deltas)
+    observations: list[RewardRow] = field(default_factory=list)
     _bounded: bool | None = None
 
     def bounded(self) -> bool:
@@ -149,13 +189,15 @@ class _Judge:
     def judge(
         self, key: str, hash_: str, item: RewardCreate, decision: DecisionRef | None
     ) -> RewardRow:
-        """The row for one new reward; queues it on the learner when it is learned.
+        """The row for one new reward.
 
-        A reward is learned when its kind is in the reward definition, its decision was not
-        a fallback, the experiment is not stopped and it arrived within the reward window
-        (or the experiment learns late rewards). Raises :class:`Invalid` for a value outside
-        ``[0, maximum of its kind]`` on a policy with bounded rewards, and for one the policy
-        would refuse to learn (its ``reward_range``), learned or not.
+        A reward counts toward its decision when its kind is in the reward definition, its
+        decision was not a fallback, the experiment is not stopped, the decision is not
+        learned yet and the reward arrived within the window (or the experiment learns late
+        rewards). It is then ``pending``, or ``learned`` with its decision when that reaches
+        the definition's maximum (or has no window). Raises :class:`Invalid` for a value
+        outside ``[0, maximum of its kind]`` on a policy with bounded rewards, and for one the
+        policy would refuse to learn (its ``reward_range``), counted or not.
         """
         exp = self.learner.exp
         weight = exp.reward_definition.get(item.kind)
@@ -195,14 +237,43 @@ class _Judge:
             )
         if weight is None or decision.fallback or exp.status == "stopped":
             return row  # stored, counted, not learned
-        if row.late and not exp.learn_late:
-            row.status = "late"
+        progress = self.progress[item.decision_id]
+        if progress.learned or (row.late and not exp.learn_late):
+            row.status = "late" if row.late else "ignored"
             return row
-        norm = value / self.learner.scale
-        row.status, row.learned, row.normalized = "learned", True, norm
-        row.update_pos = self.learner.learn(decision.arm, norm)
-        delta.observe(value, norm)
+        row.status = "pending"
+        progress.new_pending.append(row)
+        best = row.value if progress.pending_max is None else max(progress.pending_max, row.value)
+        progress.pending_max = best
+        if window is None or best >= self.learner.scale:
+            self._learn(item.decision_id, decision.arm, best)
         return row
+
+    def _learn(self, decision_id: str, arm: int, value: float) -> None:
+        obs = observe(self.learner, decision_id, arm, value, self.now)
+        self.observations.append(obs)
+        assert obs.normalized is not None
+        self.deltas[arm].observe(value, obs.normalized)
+        self.learned(decision_id)
+
+    def learned(self, decision_id: str) -> None:
+        """Mark a decision learned: its pending rows of this batch become ``learned``."""
+        progress = self.progress.setdefault(decision_id, Progress(True))
+        progress.learned = True
+        for row in progress.new_pending:
+            row.status = "learned"
+        progress.new_pending.clear()
+
+    def learned_ids(self) -> set[str]:
+        return {d for d, p in self.progress.items() if p.learned}
+
+    def still_pending(self) -> dict[str, float]:
+        """Decision id -> largest value, for this batch's decisions not learned yet."""
+        return {
+            d: p.pending_max
+            for d, p in self.progress.items()
+            if not p.learned and p.pending_max is not None
+        }
 
 
 def answers(
@@ -262,24 +333,31 @@ def record_rewards(
     exp, state = lock(session, key)
     learner = Learner(session, exp, state, cache)
     plan = plan_keys(session, exp.id, items)
-    decisions = find_decisions(session, exp.id, list({items[i][1].decision_id for i in plan.new}))
-    zeros = settle_window(learner, now) if plan.new else []
-    judge = _Judge(learner, now)
+    ids_new = list({items[i][1].decision_id for i in plan.new})
+    decisions = find_decisions(session, exp.id, ids_new)
+    judge = _Judge(learner, now, decision_progress(session, exp.id, list(decisions)))
     new_rows = [
         judge.judge(
             items[i][0], plan.hashes[i], items[i][1], decisions.get(items[i][1].decision_id)
         )
         for i in plan.new
     ]
-    for zero in zeros:  # implicit zeros of settled decisions
-        assert zero.arm is not None
-        judge.deltas[zero.arm].observe(0.0, 0.0)
+    settled = (
+        settle_window(learner, now, judge.still_pending(), judge.learned_ids()) if plan.new else []
+    )
+    for obs in settled:  # decisions whose window closed, this batch's rewards included
+        assert obs.arm is not None and obs.normalized is not None
+        judge.deltas[obs.arm].observe(obs.value, obs.normalized)
+        judge.learned(obs.decision_id)
+    observations = judge.observations + settled
 
     seq = learner.apply("rewards")
-    for row in zeros + new_rows:
-        row.update_seq = seq if row.learned else None
+    for row in observations + new_rows:
+        row.update_seq = seq if row.status == "learned" else None
     conn = session.connection()
-    ids = insert_rewards(conn, zeros + new_rows)
+    ids = insert_rewards(conn, observations + new_rows)
+    if seq is not None:
+        mark_learned(conn, exp.id, [o.decision_id for o in observations], seq)
     bump_arm_stats(conn, exp.id, judge.deltas)
     add_duplicates(conn, exp.id, plan.retries(items))
     add_duplicates(conn, exp.id, plan.in_batch_repeats(items))

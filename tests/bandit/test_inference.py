@@ -46,3 +46,10 @@ def test_bad_input_names_the_field():
         probability_best([0.0, 1.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="beta"):
         expected_loss([1.0, 1.0], [1.0])
+
+
+def test_default_grid_is_close_to_a_fine_one():
+    a = np.array([51.0, 41.0, 31.0, 21.0, 11.0, 5050.0])
+    b = np.array([451.0, 361.0, 271.0, 181.0, 91.0, 4950.0])
+    np.testing.assert_allclose(probability_best(a, b), probability_best(a, b, 65536), atol=3e-4)
+    np.testing.assert_allclose(expected_loss(a, b), expected_loss(a, b, 65536), atol=3e-5)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import numpy as np
 import pytest
 
 from service.models import utcnow
 from service.policies import PolicyCache
-from service.store import audit, learning
+from service.store import audit, decisions, learning
 
 
-def test_allocation_stats_health(api):
-    api.experiment(reward={"click": 1, "conversion": 5})
+def test_allocation_stats_health(api, monkeypatch):
+    # decisions draw with seeded seeds: the logged seeds, hence the SRM p-value, are fixed
+    rng = random.Random(20)
+    monkeypatch.setattr(decisions, "new_seed", lambda: rng.getrandbits(63))
+    api.experiment(reward={"click": 1})
     ds = [api.decide(unit=f"u{i}") for i in range(40)]
     items = [
         {"decision_id": d["decision_id"], "kind": "click", "reward_id": f"c{i}"}
@@ -101,3 +105,28 @@ def test_arm_summary():
     assert s.low[1] < 1.5 < s.high[1]
     assert s.prob_best[1] > 100 * s.prob_best[0] and np.isclose(sum(s.prob_best), 1.0)
     assert s.expected_loss[1] < s.expected_loss[0]
+
+
+def test_one_experiments_settling_failure_does_not_stop_the_others(api, session_factory):
+    from sqlalchemy import update
+
+    from service.models import Experiment
+
+    api.experiment("bad", reward_window_s=60)
+    api.experiment("good", reward_window_s=60)
+    api.decide("bad")
+    api.decide("good")
+    with session_factory() as session:  # a window that overflows date arithmetic
+        session.execute(
+            update(Experiment).where(Experiment.key == "bad").values(reward_window_s=1e300)
+        )
+        session.commit()
+    app = api.client.app
+    failures = app.state.background_failures
+    later = utcnow() + dt.timedelta(seconds=120)
+    with session_factory() as session:
+        assert learning.settle_all(session, app.state.policy_cache, failures, now=later) == 1
+    assert api.get("/v1/experiments/good/health").json()["pending_decisions"] == 0
+    bad = api.get("/v1/experiments/bad/health").json()
+    assert "OverflowError" in bad["background_error"] and bad["background_error_at"]
+    assert api.get("/v1/experiments/good/health").json()["background_error"] is None

@@ -43,7 +43,7 @@ def test_rebuild_equals_live(api, session_factory, policy, params):
                 {
                     "decision_id": d["decision_id"],
                     "kind": "conversion",
-                    "value": float(rng.uniform(0, 5)),
+                    "value": float(rng.choice([rng.uniform(0, 5), 5.0])),
                     "reward_id": f"v{i}",
                 }
             )

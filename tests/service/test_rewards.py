@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import numpy as np
 from sqlalchemy import func, select
 
 from service import policies
-from service.models import ArmStat, PolicyState, Reward
+from service.models import ArmStat, PolicyState, Reward, utcnow
+from service.policies import PolicyCache
 
 
 def _state(session_factory, key="exp"):
@@ -18,11 +20,13 @@ def _state(session_factory, key="exp"):
 
 
 def _n_rewards(session_factory) -> int:
+    """Stored rewards (not the one observation row each learned decision adds to the log)."""
     with session_factory() as session:
-        return int(session.scalar(select(func.count()).select_from(Reward)) or 0)
+        q = select(func.count()).select_from(Reward).where(Reward.kind != "decision")
+        return int(session.scalar(q) or 0)
 
 
-def test_single_reward_is_learned_and_normalised(api, session_factory):
+def test_click_and_conversion_of_a_decision_are_one_observation(api, session_factory):
     api.experiment(reward={"click": 1, "conversion": 5})
     d = api.decide()
     r = api.post(
@@ -33,24 +37,77 @@ def test_single_reward_is_learned_and_normalised(api, session_factory):
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["status"] == "learned" and body["value"] == 1.0 and body["policy_version"] == 1
+    # below the definition's maximum and the window is open: waits for the decision
+    assert body["status"] == "pending" and body["value"] == 1.0 and body["policy_version"] is None
+    assert _state(session_factory)[0] == 0
     r = api.post(
         "/v1/experiments/exp/rewards",
         {"decision_id": d["decision_id"], "kind": "conversion", "reward_id": "v1"},
         scope="write",
     )
-    assert r.json()["value"] == 5.0 and r.json()["policy_version"] == 2
+    # the conversion reaches the maximum: the decision is learned now, once, as 5 / 5
+    assert r.json()["status"] == "learned" and r.json()["policy_version"] == 1
+    replay = api.post(
+        "/v1/experiments/exp/rewards",
+        {"decision_id": d["decision_id"], "kind": "click"},
+        scope="write",
+        **{"Idempotency-Key": "c1"},
+    ).json()
+    assert replay["status"] == "learned" and replay["policy_version"] == 1
     version, policy = _state(session_factory)
     arm = d["arm_index"]
-    assert version == 2
-    assert policy.counts[arm] == 2
-    assert np.isclose(policy.means[arm], (1 / 5 + 5 / 5) / 2)  # normalised by the maximum
+    assert version == 1
+    assert policy.counts[arm] == 1 and policy.counts.sum() == 1
+    assert np.isclose(policy.means[arm], 1.0)  # max(1, 5) / max(definition)
+    late_click = api.post(
+        "/v1/experiments/exp/rewards",
+        {"decision_id": d["decision_id"], "kind": "click", "reward_id": "c2"},
+        scope="write",
+    ).json()
+    assert late_click["status"] == "ignored"  # the decision was already learned
+    assert _state(session_factory)[0] == 1
     with session_factory() as session:
-        stat = (
-            session.get(ArmStat, (1, arm))
-            or session.scalars(select(ArmStat).where(ArmStat.arm == arm)).one()
+        stat = session.scalars(select(ArmStat).where(ArmStat.arm == arm)).one()
+        assert (stat.clicks, stat.conversions, stat.raw_sum, stat.n_learned) == (2, 1, 5.0, 1)
+
+
+def test_window_close_learns_the_largest_pending_value_once(api, session_factory):
+    from service.store import audit, learning
+
+    api.experiment(reward={"click": 1, "conversion": 5}, reward_window_s=60)
+    d = api.decide()
+    for kind, value in (("click", 1.0), ("conversion", 2.0), ("click", 1.0)):
+        r = api.post(
+            "/v1/experiments/exp/rewards",
+            {"decision_id": d["decision_id"], "kind": kind, "value": value},
+            scope="write",
         )
-        assert (stat.clicks, stat.conversions, stat.raw_sum) == (1, 1, 6.0)
+        assert r.json()["status"] == "pending"
+    with session_factory() as session:
+        later = utcnow() + dt.timedelta(seconds=120)
+        assert learning.settle(session, "exp", PolicyCache(), now=later) == 1
+        assert learning.settle(session, "exp", PolicyCache(), now=later) == 0
+        statuses = session.scalars(select(Reward.status).where(Reward.kind != "decision")).all()
+        assert sorted(statuses) == ["learned"] * 3
+    version, policy = _state(session_factory)
+    assert version == 1 and policy.counts.sum() == 1
+    assert np.isclose(policy.means[d["arm_index"]], 2.0 / 5.0)
+    with session_factory() as session:
+        assert audit.rebuild(session, "exp").equal
+
+
+def test_batch_with_click_and_conversion_learns_once(api, session_factory):
+    api.experiment(reward={"click": 1, "conversion": 5})
+    d = api.decide()
+    items = [
+        {"decision_id": d["decision_id"], "kind": "click", "reward_id": "c"},
+        {"decision_id": d["decision_id"], "kind": "conversion", "reward_id": "v"},
+        {"decision_id": d["decision_id"], "kind": "conversion", "reward_id": "v2"},
+    ]
+    out = api.post("/v1/experiments/exp/rewards/batch", {"rewards": items}, scope="write").json()
+    assert [x["status"] for x in out["results"]] == ["learned", "learned", "ignored"]
+    assert out["learned"] == 2 and out["policy_version"] == 1
+    assert _state(session_factory)[1].counts.sum() == 1
 
 
 def test_idempotent_retry_returns_first_response(api, session_factory):
@@ -167,7 +224,7 @@ def test_rewards_on_fallback_decisions_and_stopped_experiments_are_not_learned(
 
 
 def test_batch(api, session_factory):
-    api.experiment(reward={"click": 1, "conversion": 5})
+    api.experiment()
     ds = [api.decide(unit=f"u{i}") for i in range(5)]
     items = [
         {"decision_id": d["decision_id"], "kind": "click", "reward_id": f"r{i}"}
@@ -222,7 +279,7 @@ def test_reserved_idempotency_prefix(api, session_factory):
 
 
 def test_zero_valued_click_is_learned_but_not_counted_as_a_click(api, session_factory):
-    api.experiment()
+    api.experiment(reward_window_s=None)  # no window: a decision is learned at its first reward
     d = api.decide()
     r = api.post(
         "/v1/experiments/exp/rewards", {"decision_id": d["decision_id"], "value": 0}, scope="write"
