@@ -197,7 +197,7 @@ class _Judge:
         rewards). It is then ``pending``, or ``learned`` with its decision when that reaches
         the definition's maximum (or has no window). Raises :class:`Invalid` for a value
         outside ``[0, maximum of its kind]`` on a policy with bounded rewards, and for one the
-        policy would refuse to learn (its ``reward_range``), learned or not.
+        policy would refuse to learn (its ``reward_range``), counted or not.
         """
         exp = self.learner.exp
         weight = exp.reward_definition.get(item.kind)
