@@ -11,7 +11,7 @@ file, or a new schema on PostgreSQL), then
    (``--batch`` per request, ``--connections`` in flight). Reports rewards/s.
 
 Then checks that nothing was lost: the database holds exactly the acknowledged decisions and
-rewards, each reward learned once, and the live policy equals the rebuild.
+rewards, each rewarded decision learned once, and the live policy equals the rebuild.
 
 The client is a small HTTP/1.1 keep-alive client on asyncio streams (much cheaper than a
 full HTTP library, so that on 2 cores the generator does not eat the server's CPU).
@@ -438,7 +438,9 @@ def main() -> None:
         n_dec = session.scalar(
             select(func.count()).select_from(Decision).where(Decision.unit_id.like("u%"))
         )
-        n_rew = session.scalar(select(func.count()).select_from(Reward))
+        n_rew = session.scalar(  # not the one observation row of each learned decision
+            select(func.count()).select_from(Reward).where(Reward.kind != "decision")
+        )
         n_learned = session.scalar(select(func.count()).select_from(Reward).where(Reward.learned))
         rebuild = audit.rebuild(session, "bench")
     warm = 400  # decisions sent by the warm-up

@@ -69,3 +69,26 @@ def test_bad_requests(api):
     assert r.status_code == 422 and "unit_id" in r.json()["detail"]
     r = api.post("/v1/experiments/x/decisions", {"unit_id": ""}, scope="write")
     assert r.status_code == 422
+
+
+def test_open_read_transaction_neither_blocks_writers_nor_writes(api, backend):
+    """The SQLite freeze: a read transaction used to take the write lock (BEGIN IMMEDIATE)."""
+    import pytest
+    from sqlalchemy import select, text
+    from sqlalchemy.exc import OperationalError
+
+    from service.models import Experiment
+
+    api.experiment()
+    app = api.client.app
+    with app.state.read_sessionmaker() as session:
+        assert session.execute(select(Experiment.key)).scalars().all() == ["exp"]  # open
+        d = api.decide()  # a writer goes ahead while the read transaction is open
+        r = api.post(
+            "/v1/experiments/exp/rewards", {"decision_id": d["decision_id"]}, scope="write"
+        )
+        assert r.status_code == 200, r.text
+        assert api.get("/v1/experiments/exp/health").json()["decisions"] == 1
+        if backend == "sqlite":
+            with pytest.raises(OperationalError, match=r"readonly|query_only|attempt to write"):
+                session.execute(text("DELETE FROM api_keys"))
