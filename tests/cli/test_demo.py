@@ -24,8 +24,13 @@ def test_demo_runs_live_allocation_on_sqlite(
     assert "expected regret" in result.output and "arm-4" in result.output
     with sqlite3.connect(db) as conn:
         (decisions,) = conn.execute("select count(*) from decisions").fetchone()
-        (rewards,) = conn.execute("select count(*) from rewards").fetchone()
-    assert decisions == 400 and rewards == 400
+        (rewards,) = conn.execute(
+            "select count(*) from rewards where kind != 'decision'"
+        ).fetchone()
+        (observations,) = conn.execute(  # one learned observation per decision
+            "select count(*) from rewards where kind = 'decision' and learned"
+        ).fetchone()
+    assert decisions == 400 and rewards == 400 and observations == 400
 
 
 def test_demo_rejects_bad_rates(tmp_path: Path) -> None:
