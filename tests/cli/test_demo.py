@@ -27,7 +27,10 @@ def test_demo_runs_live_allocation_on_sqlite(
         (rewards,) = conn.execute(
             "select count(*) from rewards where kind != 'decision'"
         ).fetchone()
-    assert decisions == 400 and rewards == 400
+        (observations,) = conn.execute(  # one learned observation per decision
+            "select count(*) from rewards where kind = 'decision' and learned"
+        ).fetchone()
+    assert decisions == 400 and rewards == 400 and observations == 400
 
 
 def test_demo_rejects_bad_rates(tmp_path: Path) -> None:
