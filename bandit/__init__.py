@@ -9,12 +9,13 @@
 """
 
 from bandit.allocation import Constraints
-from bandit.base import Policy, Selection, StalePropensityError
+from bandit.base import BatchSelection, Policy, Selection, StalePropensityError
 from bandit.registry import POLICIES, REGISTRY, PolicySpec, from_state_dict, make_policy
 
 __all__ = [
     "POLICIES",
     "REGISTRY",
+    "BatchSelection",
     "Constraints",
     "Policy",
     "PolicySpec",

@@ -162,9 +162,3 @@ class Constraints:
             "control_share": self.control_share,
             "burn_in": self.burn_in,
         }
-
-
-def argmax_allocation(index: np.ndarray) -> np.ndarray:
-    """Uniform probability over the arms that tie for the largest index."""
-    best = index == index.max()
-    return best / best.sum()

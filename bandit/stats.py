@@ -376,17 +376,3 @@ class ChangePointStats(ArmStats):
     def remove_arm(self, arm: int) -> None:
         super().remove_arm(arm)
         del self.histories[arm]
-
-
-STATS: dict[str, type[ArmStats]] = {
-    cls.kind: cls for cls in (ArmStats, DiscountedStats, SlidingWindowStats, ChangePointStats)
-}
-
-
-def stats_from_state_dict(
-    kind: str, n_arms: int, params: dict[str, Any], state: dict[str, Any]
-) -> ArmStats:
-    """Rebuild statistics of ``kind`` from their parameters and :meth:`ArmStats.state_dict`."""
-    stats = STATS[kind](n_arms, **params)
-    stats.load_state_dict(state)
-    return stats

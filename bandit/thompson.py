@@ -150,7 +150,7 @@ class BetaThompson(PosteriorSampling):
     >>> from bandit import make_policy
     >>> p = make_policy("thompson", 2, seed=1)
     >>> p.update_batch([0] * 50 + [1] * 50, [1.0] * 40 + [0.0] * 10 + [0.0] * 50)
-    >>> [int(a) for a in p.select_batch(5)]
+    >>> [int(a) for a in p.select_batch(5).arms]
     [0, 0, 0, 0, 0]
     """
 

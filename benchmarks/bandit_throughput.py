@@ -70,7 +70,7 @@ def ours_batched(name: str, table: np.ndarray, rounds: int, seed: int, batch: in
     start = time.perf_counter()
     for lo in range(0, rounds, batch):
         n = min(batch, rounds - lo)
-        arms = policy.select_batch(n)
+        arms = policy.select_batch(n).arms
         policy.update_batch(arms, table[np.arange(lo, lo + n), arms])
     return time.perf_counter() - start
 
