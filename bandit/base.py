@@ -322,9 +322,12 @@ class Policy(ABC):
 
     # -- arms lifecycle ----------------------------------------------------------------
     def add_arm(self) -> int:
-        """Add an arm with no observations and return its index; it will be explored."""
+        """Add an arm with no observations and return its index; it will be explored.
+
+        Raises ``ValueError``, changing nothing, when the arm's floor (a scalar ``floors``
+        applies to it) would make the controls infeasible."""
+        self.constraints = self.constraints.with_arm()
         self.stats.add_arm()
-        self.constraints.add_arm()
         self.pulls = np.append(self.pulls, 0)
         self._n_arms += 1
         self.version += 1

@@ -13,7 +13,6 @@ evaluation and the sample-ratio test need), and every decision can be replayed f
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from typing import Any
@@ -90,8 +89,10 @@ def allocation_of(policy: Any) -> list[float]:
 
 
 def is_bounded(policy: Any) -> bool:
+    """True for policies that learn rates in [0, 1] (gaussian-thompson takes any magnitude
+    up to its ``reward_range``)."""
     low, high = policy.reward_range
-    return math.isfinite(low) and math.isfinite(high)
+    return bool(low >= 0.0 and high <= 1.0)
 
 
 def draw(probabilities: list[float], seed: int) -> int:
