@@ -118,14 +118,14 @@ _SPECS = [
         "discounted-kl-ucb",
         KLUCB,
         DiscountedStats,
-        {"gamma": 0.9999},
+        {"gamma": 0.99998},
         "KL-UCB on discounted counts",
     ),
     PolicySpec(
         "sliding-window-kl-ucb",
         KLUCB,
         SlidingWindowStats,
-        {"window": 20_000},
+        {"window": 50_000},
         "KL-UCB on the last `window` observations",
     ),
     PolicySpec(

@@ -175,6 +175,8 @@ BAD_HYPER = {
     "discounted-ucb": {"gamma": 0.0},
     "sliding-window-thompson": {"window": 0},
     "sliding-window-ucb": {"window": -5},
+    "discounted-kl-ucb": {"gamma": 1.01},
+    "sliding-window-kl-ucb": {"window": 0},
     "glr-thompson": {"delta": 0.0},
 }
 
