@@ -186,4 +186,4 @@ class Constraints:
 
 def _scalar(value: object) -> float | None:
     """``value`` as a float when it is one number (already validated), else ``None``."""
-    return float(value) if isinstance(value, (int, float, np.number)) else None  # type: ignore[arg-type]
+    return float(value) if isinstance(value, (int, float, np.number)) else None
