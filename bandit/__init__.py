@@ -9,7 +9,7 @@
 """
 
 from bandit.allocation import Constraints
-from bandit.base import Policy, Selection, StalePropensityError
+from bandit.base import BatchSelection, Policy, Selection, StalePropensityError
 from bandit.fusion import FUSERS, FusedLists, Fuser, make_fuser
 from bandit.registry import POLICIES, REGISTRY, PolicySpec, from_state_dict, make_policy
 
@@ -17,6 +17,7 @@ __all__ = [
     "FUSERS",
     "POLICIES",
     "REGISTRY",
+    "BatchSelection",
     "Constraints",
     "FusedLists",
     "Fuser",

@@ -11,7 +11,9 @@ A policy proposes a base allocation ``p`` (its probability of choosing each arm)
    proportion to their share above their floor (evenly if none has any), until no cap is
    exceeded.
 
-Floors and caps are fractions of all traffic. Burn-in is applied by the policy: while some
+Floors and caps are fractions of all traffic. A floor or cap given as one number applies to
+every arm, including arms added later; per-arm lists give a new arm no floor and no cap.
+Burn-in is applied by the policy: while some
 arm has fewer than ``burn_in`` observations, ``p`` is uniform over those arms.
 """
 
@@ -43,6 +45,10 @@ class Constraints:
     control_arm: int | None = None
     control_share: float = 0.0
     burn_in: int = 0
+    #: The floor and cap given as one number for every arm (``None``: per-arm lists); arms
+    #: added later get them.
+    scalar_floor: float | None = None
+    scalar_cap: float | None = None
 
     @classmethod
     def build(
@@ -66,7 +72,7 @@ class Constraints:
             u[control_arm] = 1.0
         elif share > 0.0:
             raise ValueError("control_share needs a control_arm.")
-        c = cls(n_arms, f, u, control_arm, share, burn)
+        c = cls(n_arms, f, u, control_arm, share, burn, _scalar(floors), _scalar(caps))
         c.check()
         return c
 
@@ -128,11 +134,23 @@ class Constraints:
         q[others] = share
         return q / q.sum()
 
-    def add_arm(self) -> None:
-        """Append a new arm with no floor and no cap."""
-        self.n_arms += 1
-        self.floors = np.append(self.floors, 0.0)
-        self.caps = np.append(self.caps, 1.0)
+    def with_arm(self) -> Constraints:
+        """The controls once an arm is appended: it gets the scalar floor and cap if they
+        were given as one number, else none; raises ``ValueError`` if that is infeasible."""
+        floor = 0.0 if self.scalar_floor is None else self.scalar_floor
+        cap = 1.0 if self.scalar_cap is None else self.scalar_cap
+        grown = Constraints(
+            self.n_arms + 1,
+            np.append(self.floors, floor),
+            np.append(self.caps, cap),
+            self.control_arm,
+            self.control_share,
+            self.burn_in,
+            self.scalar_floor,
+            self.scalar_cap,
+        )
+        grown.check()
+        return grown
 
     def without_arm(self, arm: int) -> Constraints:
         """The controls once ``arm`` is removed (a removed control arm ends the control
@@ -149,6 +167,8 @@ class Constraints:
             control,
             share,
             self.burn_in,
+            self.scalar_floor,
+            self.scalar_cap,
         )
         reduced.check()
         return reduced
@@ -156,15 +176,14 @@ class Constraints:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, accepted by :meth:`build` as keyword arguments."""
         return {
-            "floors": self.floors.tolist(),
-            "caps": self.caps.tolist(),
+            "floors": self.floors.tolist() if self.scalar_floor is None else self.scalar_floor,
+            "caps": self.caps.tolist() if self.scalar_cap is None else self.scalar_cap,
             "control_arm": self.control_arm,
             "control_share": self.control_share,
             "burn_in": self.burn_in,
         }
 
 
-def argmax_allocation(index: np.ndarray) -> np.ndarray:
-    """Uniform probability over the arms that tie for the largest index."""
-    best = index == index.max()
-    return best / best.sum()
+def _scalar(value: object) -> float | None:
+    """``value`` as a float when it is one number (already validated), else ``None``."""
+    return float(value) if isinstance(value, (int, float, np.number)) else None

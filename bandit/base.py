@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import operator
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from numbers import Real
 from typing import Any, ClassVar
 
@@ -72,6 +72,63 @@ class Selection:
         except StalePropensityError:
             shown = "?"  # the state it refers to is gone
         return f"Selection(arm={self.arm}, propensity={shown})"
+
+
+class BatchSelection:
+    """``n`` decisions drawn from one state: the chosen ``arms`` and their ``propensities``.
+
+    ``arms`` is an int64 array; ``propensities[j]`` is the probability that the policy chose
+    ``arms[j]`` in the state that drew the batch (its allocation, controls included, gathered
+    at ``arms``). As for :class:`Selection`, the propensities are computed only when first
+    read (one :meth:`Policy.allocation` for the whole batch), so a caller that does not read
+    them pays nothing; read them before the next ``update`` of the policy, after which
+    reading raises :class:`StalePropensityError`.
+
+    >>> from bandit import make_policy
+    >>> arms, propensities = make_policy("ucb1", 2, seed=0).select_batch(3)
+    >>> arms.tolist(), propensities.tolist()
+    ([1, 1, 1], [0.5, 0.5, 0.5])
+    """
+
+    __slots__ = ("_policy", "_propensities", "_version", "arms")
+
+    def __init__(
+        self,
+        arms: np.ndarray,
+        policy: Policy | None = None,
+        version: int = 0,
+        propensities: np.ndarray | None = None,
+    ) -> None:
+        if policy is None and propensities is None:
+            raise ValueError("a BatchSelection needs its policy or its propensities.")
+        self.arms = arms
+        self._policy = policy
+        self._version = version
+        self._propensities = propensities
+
+    @property
+    def propensities(self) -> np.ndarray:
+        """Probability of each decision's arm in the state that chose it (float64 array)."""
+        if self._propensities is None:
+            policy = self._policy
+            assert policy is not None  # checked in __init__
+            if policy.version != self._version:
+                raise StalePropensityError(
+                    "the policy was updated after this batch; read the propensities "
+                    "before calling update()."
+                )
+            self._propensities = policy.allocation()[self.arms]
+        return self._propensities
+
+    def __len__(self) -> int:
+        return int(self.arms.size)
+
+    def __iter__(self) -> Iterator[np.ndarray]:  # ``arms, props = policy.select_batch(n)``
+        yield self.arms
+        yield self.propensities
+
+    def __repr__(self) -> str:
+        return f"BatchSelection(n={self.arms.size}, arms={self.arms!r})"
 
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -188,12 +245,18 @@ class Policy(ABC):
             return Selection(arm, self, self.version, float(q[arm]))
         return Selection(self._select_arm(), self, self.version)
 
-    def select_batch(self, n: int) -> np.ndarray:
-        """Choose ``n`` arms (int64 array) with the current state, as ``n`` independent requests."""
+    def select_batch(self, n: int) -> BatchSelection:
+        """Choose arms for ``n`` independent requests with the current state.
+
+        Returns a :class:`BatchSelection`: ``.arms`` (int64) and ``.propensities`` (float64,
+        computed when first read), so ``arms, propensities = policy.select_batch(n)``.
+        """
         n = int(check_scalar(n, "n", kind=int, min_val=0))
         if self._controlled:
-            return self._rng.choice(self._n_arms, size=n, p=self.allocation()).astype(np.int64)
-        return self._select_batch(n)
+            q = self.allocation()
+            arms = self._rng.choice(self._n_arms, size=n, p=q).astype(np.int64)
+            return BatchSelection(arms, self, self.version, q[arms])
+        return BatchSelection(self._select_batch(n), self, self.version)
 
     def allocation(self) -> np.ndarray:
         """Probability of choosing each arm now (sums to 1), controls included.
@@ -259,9 +322,12 @@ class Policy(ABC):
 
     # -- arms lifecycle ----------------------------------------------------------------
     def add_arm(self) -> int:
-        """Add an arm with no observations and return its index; it will be explored."""
+        """Add an arm with no observations and return its index; it will be explored.
+
+        Raises ``ValueError``, changing nothing, when the arm's floor (a scalar ``floors``
+        applies to it) would make the controls infeasible."""
+        self.constraints = self.constraints.with_arm()
         self.stats.add_arm()
-        self.constraints.add_arm()
         self.pulls = np.append(self.pulls, 0)
         self._n_arms += 1
         self.version += 1
@@ -315,13 +381,6 @@ class Policy(ABC):
         self._load_extra_state(state["extra"])
         self._alloc_version = -1
         self._refresh_control()
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> Policy:
-        """Rebuild a policy from :meth:`state_dict` (any registered policy)."""
-        from bandit.registry import from_state_dict
-
-        return from_state_dict(state)
 
     def _extra_state(self) -> dict[str, Any]:
         return {}

@@ -47,19 +47,31 @@ class Exp3(Policy):
         return draw_from(self._probabilities(), self._rng)
 
     def _after_update(self, arm: int, reward: float, changed: Changed) -> None:
+        # Burn-in traffic (uniform over the arms still short of observations) is not
+        # EXP3's, so it updates the statistics only.
+        if not self._burning:
+            self._learn(arm, reward)
+
+    def _after_update_batch(self, arms: np.ndarray, rewards: np.ndarray, changed: Changed) -> None:
+        # As update() one observation at a time: an observation is learned when burn-in had
+        # ended before it, counting the pulls of the batch that precede it.
+        burn = self.constraints.burn_in
+        pulls = self.pulls - np.bincount(arms, minlength=self._n_arms)  # before the batch
+        short = int((pulls < burn).sum())
+        for a, r in zip(arms.tolist(), rewards.tolist(), strict=True):
+            if short == 0:
+                self._learn(a, r)
+            else:
+                pulls[a] += 1
+                short -= int(pulls[a] == burn)
+
+    def _learn(self, arm: int, reward: float) -> None:
         # The importance weight divides by the probability the arm was served with: floors,
-        # caps and a control share change it. Burn-in traffic (uniform over the arms still
-        # short of observations) is not EXP3's, so it updates the statistics only.
-        if self._burning:
-            return
+        # caps and a control share change it.
         p = self._probabilities()
         if self.constraints.active:
             p = self.constraints.apply(p)
         self.log_weights[arm] += self.gamma / self._n_arms * reward / p[arm]
-
-    def _after_update_batch(self, arms: np.ndarray, rewards: np.ndarray, changed: Changed) -> None:
-        for a, r in zip(arms.tolist(), rewards.tolist(), strict=True):
-            self._after_update(a, r, None)
 
     def _on_arms_changed(self, removed: int | None = None) -> None:
         if removed is None:

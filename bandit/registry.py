@@ -115,6 +115,20 @@ _SPECS = [
         "UCB on the last `window` observations (Garivier & Moulines 2011)",
     ),
     PolicySpec(
+        "discounted-kl-ucb",
+        KLUCB,
+        DiscountedStats,
+        {"gamma": 0.99998},
+        "KL-UCB on discounted counts",
+    ),
+    PolicySpec(
+        "sliding-window-kl-ucb",
+        KLUCB,
+        SlidingWindowStats,
+        {"window": 50_000},
+        "KL-UCB on the last `window` observations",
+    ),
+    PolicySpec(
         "glr-thompson",
         BetaThompson,
         ChangePointStats,

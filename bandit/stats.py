@@ -6,7 +6,9 @@ policy over other statistics (``discounted-thompson`` is Thompson sampling over
 
 * ``counts[i]``  -- (effective) number of observations of arm ``i``;
 * ``sums[i]``    -- (effective) sum of its rewards;
-* ``sumsq[i]``   -- (effective) sum of its squared rewards;
+* ``sumsq[i]``   -- (effective) sum of the squared deviations of its rewards from
+  ``shift[i]``, the first reward the arm got since it had none (a shifted sum: the variance
+  stays accurate when the mean is large against the spread, e.g. 1e8 +- 1);
 * ``means[i]``   -- ``sums[i] / counts[i]`` (0 where ``counts[i] == 0``);
 * ``total``      -- the (effective) number of observations over all arms.
 
@@ -45,6 +47,7 @@ class ArmStats:
         self.counts = np.zeros(n_arms)
         self.sums = np.zeros(n_arms)
         self.sumsq = np.zeros(n_arms)
+        self.shift = np.zeros(n_arms)
         self.means = np.zeros(n_arms)
         self.total = 0.0
         #: number of arms with no (effective) observation; kept as an int for the fast path
@@ -62,6 +65,7 @@ class ArmStats:
             "counts": self.counts.tolist(),
             "sums": self.sums.tolist(),
             "sumsq": self.sumsq.tolist(),
+            "shift": self.shift.tolist(),
             "total": self.total,
         }
 
@@ -70,6 +74,8 @@ class ArmStats:
         self.counts = np.asarray(state["counts"], dtype=np.float64)
         self.sums = np.asarray(state["sums"], dtype=np.float64)
         self.sumsq = np.asarray(state["sumsq"], dtype=np.float64)
+        # states saved before the shift existed hold plain sums of squares: a shift of 0
+        self.shift = np.asarray(state.get("shift", np.zeros(self.counts.size)), dtype=np.float64)
         self.total = float(state["total"])
         self._refresh_means()
 
@@ -80,41 +86,56 @@ class ArmStats:
         self.counts[arm] = n
         s = self.sums[arm] + reward
         self.sums[arm] = s
-        self.sumsq[arm] += reward * reward
-        self.means[arm] = s / n
-        self.total += 1.0
         if n == 1.0:
             self.unseen -= 1
+            self.shift[arm] = reward  # its deviation, and so its sumsq term, is 0
+        else:
+            dev = reward - self.shift[arm]
+            self.sumsq[arm] += dev * dev
+        self.means[arm] = s / n
+        self.total += 1.0
         return (arm,)
 
     def update_batch(self, arms: np.ndarray, rewards: np.ndarray) -> Changed:
         """Add observations in order; equal to calling :meth:`update` on each pair (up to
         floating-point rounding)."""
         k = self.counts.size
+        present = self._shift_new_arms(arms, rewards)
+        dev = rewards - self.shift[arms]
         self.counts += np.bincount(arms, minlength=k)
         self.sums += np.bincount(arms, weights=rewards, minlength=k)
-        self.sumsq += np.bincount(arms, weights=rewards * rewards, minlength=k)
+        self.sumsq += np.bincount(arms, weights=dev * dev, minlength=k)
         self.total += float(arms.size)
         self._refresh_means()
-        return tuple(int(a) for a in np.unique(arms))
+        return tuple(present.tolist())
+
+    def _shift_new_arms(self, arms: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+        """Set the shift of each arm that has no observation to its first reward in the
+        batch; return the distinct arms of the batch."""
+        present, first = np.unique(arms, return_index=True)
+        fresh = self.counts[present] == 0.0
+        if fresh.any():
+            self.shift[present[fresh]] = rewards[first[fresh]]
+        return present
 
     def reset_arm(self, arm: int) -> None:
         """Forget every observation of ``arm`` (a change point was detected on it)."""
         self.total -= float(self.counts[arm])
         self.counts[arm] = self.sums[arm] = self.sumsq[arm] = self.means[arm] = 0.0
+        self.shift[arm] = 0.0
         self.unseen = self.counts.size - int(np.count_nonzero(self.counts))
 
     # -- arm lifecycle ---------------------------------------------------------------
     def add_arm(self) -> None:
         """Append an arm with no observations."""
-        for name in ("counts", "sums", "sumsq", "means"):
+        for name in ("counts", "sums", "sumsq", "shift", "means"):
             setattr(self, name, np.append(getattr(self, name), 0.0))
         self.unseen += 1
 
     def remove_arm(self, arm: int) -> None:
         """Delete ``arm``; the arms above it shift down by one."""
         self.total -= float(self.counts[arm])
-        for name in ("counts", "sums", "sumsq", "means"):
+        for name in ("counts", "sums", "sumsq", "shift", "means"):
             setattr(self, name, np.delete(getattr(self, name), arm))
         self.unseen = self.counts.size - int(np.count_nonzero(self.counts))
 
@@ -134,11 +155,15 @@ class ArmStats:
 
     @property
     def variances(self) -> np.ndarray:
-        """Per-arm (biased) sample variance; 0 where an arm has fewer than one observation."""
+        """Per-arm (biased) sample variance; 0 where an arm has no observation.
+
+        Computed from the shifted sums, ``sumsq / n - (mean - shift)**2``, so it keeps its
+        precision when the mean is large against the spread."""
         second = np.divide(
             self.sumsq, self.counts, out=np.zeros_like(self.sumsq), where=self.counts > 0
         )
-        return np.maximum(second - self.means**2, 0.0)
+        offset = np.where(self.counts > 0, self.means - self.shift, 0.0)
+        return np.maximum(second - offset**2, 0.0)
 
 
 class DiscountedStats(ArmStats):
@@ -172,12 +197,15 @@ class DiscountedStats(ArmStats):
 
     def update(self, arm: int, reward: float) -> Changed:
         g = self.gamma
+        if self.counts[arm] == 0.0:
+            self.shift[arm] = reward
+        dev = reward - self.shift[arm]
         self.counts *= g
         self.sums *= g
         self.sumsq *= g
         self.counts[arm] += 1.0
         self.sums[arm] += reward
-        self.sumsq[arm] += reward * reward
+        self.sumsq[arm] += dev * dev
         self.total = self.total * g + 1.0
         self._refresh_means()
         return None
@@ -187,13 +215,13 @@ class DiscountedStats(ArmStats):
         if m == 0:
             return ()
         k = self.counts.size
+        self._shift_new_arms(arms, rewards)
+        dev = rewards - self.shift[arms]
         decay = self.gamma ** np.arange(m - 1, -1, -1, dtype=np.float64)
         scale = self.gamma**m
         self.counts = self.counts * scale + np.bincount(arms, weights=decay, minlength=k)
         self.sums = self.sums * scale + np.bincount(arms, weights=decay * rewards, minlength=k)
-        self.sumsq = self.sumsq * scale + np.bincount(
-            arms, weights=decay * rewards * rewards, minlength=k
-        )
+        self.sumsq = self.sumsq * scale + np.bincount(arms, weights=decay * dev * dev, minlength=k)
         self.total = self.total * scale + float(decay.sum())
         self._refresh_means()
         return None
@@ -252,7 +280,8 @@ class SlidingWindowStats(ArmStats):
             n = self.counts[old] - 1.0
             self.counts[old] = n
             self.sums[old] -= r_old
-            self.sumsq[old] -= r_old * r_old
+            dev = r_old - self.shift[old]
+            self.sumsq[old] -= dev * dev
             if n <= 0.0:  # clear rounding residue when an arm leaves the window entirely
                 self.counts[old] = self.sums[old] = self.sumsq[old] = self.means[old] = 0.0
                 self.unseen += 1
@@ -376,17 +405,3 @@ class ChangePointStats(ArmStats):
     def remove_arm(self, arm: int) -> None:
         super().remove_arm(arm)
         del self.histories[arm]
-
-
-STATS: dict[str, type[ArmStats]] = {
-    cls.kind: cls for cls in (ArmStats, DiscountedStats, SlidingWindowStats, ChangePointStats)
-}
-
-
-def stats_from_state_dict(
-    kind: str, n_arms: int, params: dict[str, Any], state: dict[str, Any]
-) -> ArmStats:
-    """Rebuild statistics of ``kind`` from their parameters and :meth:`ArmStats.state_dict`."""
-    stats = STATS[kind](n_arms, **params)
-    stats.load_state_dict(state)
-    return stats

@@ -151,7 +151,7 @@ class BetaThompson(PosteriorSampling):
     >>> from bandit import make_policy
     >>> p = make_policy("thompson", 2, seed=1)
     >>> p.update_batch([0] * 50 + [1] * 50, [1.0] * 40 + [0.0] * 10 + [0.0] * 50)
-    >>> [int(a) for a in p.select_batch(5)]
+    >>> [int(a) for a in p.select_batch(5).arms]
     [0, 0, 0, 0, 0]
     """
 
@@ -243,11 +243,20 @@ class GaussianThompson(PosteriorSampling):
     :math:`\kappa_n = \kappa_0 + n`, :math:`\mu_n = (\kappa_0\mu_0 + n\bar x)/\kappa_n`,
     :math:`a_n = a_0 + n/2` and
     :math:`b_n = b_0 + \tfrac12 n s^2 + \kappa_0 n (\bar x-\mu_0)^2 / (2\kappa_n)`.
-    Rewards may be any finite number.
+
+    Rewards must lie in ``reward_range`` = [-1e100, 1e100]; larger magnitudes raise
+    ``ValueError`` because their squares (about 1e200 at the bound) and the posterior
+    terms built from them would overflow float64 within a few observations and turn every
+    probability into NaN. The variance :math:`s^2` comes from sums shifted by each arm's
+    first reward (:class:`bandit.stats.ArmStats`), so rewards such as 1e8 +- 1 keep it
+    accurate; the precision left is that of the rewards themselves (about 1e-16 of their
+    magnitude).
     """
 
     name = "gaussian-thompson"
-    reward_range: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
+    #: Largest reward magnitude accepted (see the class docstring).
+    max_abs_reward: ClassVar[float] = 1e100
+    reward_range: ClassVar[tuple[float, float]] = (-max_abs_reward, max_abs_reward)
 
     def __init__(
         self,
@@ -332,12 +341,18 @@ class TopTwoThompson(BetaThompson):
         return {**super()._hyper_params(), "beta": self.beta, "max_resamples": self.max_resamples}
 
     def _challengers(self, leaders: np.ndarray) -> np.ndarray:
-        """For each leader, the first of up to ``max_resamples`` redraws led by another arm."""
+        """For each leader, the first of up to ``max_resamples`` redraws led by another arm.
+
+        Redraws come in blocks that start at 2 rows per leader and double (up to 4096 rows
+        in all), so a single decision costs a few redraws when a challenger appears early
+        and a few blocks when the leader keeps winning."""
         out = leaders.copy()
         todo = np.arange(leaders.size)
         left = self.max_resamples
+        rows = 2
         while todo.size and left:
-            block = min(left, max(1, 4096 // max(todo.size, 1)))
+            block = min(left, rows, max(1, 4096 // todo.size))
+            rows *= 2
             draws = (
                 self._draw(self._rng, todo.size * block).argmax(axis=1).reshape(todo.size, block)
             )

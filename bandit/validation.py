@@ -74,6 +74,9 @@ def check_batch(
     high: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a batch of (arm, reward) pairs and return them as int64 / float64 arrays."""
+    if not isinstance(arms, np.ndarray) and any(isinstance(a, (bool, np.bool_)) for a in arms):
+        # numpy turns [0, True] into int64 [0, 1]; update() refuses a bool arm, so must this
+        raise ValueError("arms must be integer arm indices, got a bool.")
     arms_arr = np.asarray(arms)
     raw_rewards = np.asarray(rewards)
     if raw_rewards.size and raw_rewards.dtype.kind not in "biuf":
@@ -88,12 +91,6 @@ def check_batch(
             "arms and rewards must have the same length, "
             f"got {arms_arr.size} and {rewards_arr.size}."
         )
-    if arms_arr.size and not np.issubdtype(arms_arr.dtype, np.integer):
-        whole = np.issubdtype(arms_arr.dtype, np.floating) and np.all(
-            arms_arr == np.round(arms_arr)
-        )
-        if not whole:
-            raise ValueError("arms must be integer arm indices.")
     arms_arr = arms_arr.astype(np.int64, copy=False)
     if arms_arr.size and (arms_arr.min() < 0 or arms_arr.max() >= n_arms):
         bad = arms_arr[(arms_arr < 0) | (arms_arr >= n_arms)][0]

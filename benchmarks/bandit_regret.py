@@ -8,7 +8,8 @@ libraries on the same reward tables?
   ``--all-policies``) and the peers (river UCB and Thompson sampling with a Beta prior, MABWiser
   UCB1 and Thompson sampling, through :mod:`simulations.peers`);
 * reversal -- the same means reversed at T/2: the adaptive variants (discounted-thompson,
-  discounted-ucb, sliding-window-thompson, sliding-window-ucb, glr-thompson) against stationary
+  discounted-ucb, sliding-window-thompson, sliding-window-ucb, discounted-kl-ucb,
+  sliding-window-kl-ucb, glr-thompson) against stationary
   ``thompson``, each with its default parameters.
 
 Final expected regret, mean and 95% t-interval over ``--seeds`` seeds (>= 20 for the targets),
@@ -40,6 +41,8 @@ ADAPTIVE = [
     "discounted-ucb",
     "sliding-window-thompson",
     "sliding-window-ucb",
+    "discounted-kl-ucb",
+    "sliding-window-kl-ucb",
     "glr-thompson",
 ]
 PEERS = {

@@ -8,7 +8,6 @@ imported inside the commands so ``bandit-fusion --help`` stays fast.
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -101,8 +100,8 @@ def simulate(
         str,
         typer.Option(
             help="Environment(s), comma-separated: bernoulli, bernoulli-reversal, gaussian, "
-            "gaussian-reversal, drift, delayed; or the MovieLens fusion simulations movielens, "
-            "movielens-cold-start, movielens-drift (with --data)."
+            "gaussian-reversal, two-changes, drift, delayed; or the MovieLens fusion "
+            "simulations movielens, movielens-cold-start, movielens-drift (with --data)."
         ),
     ] = "bernoulli",
     arms: Annotated[int, typer.Option(min=1, help="Number of arms K.")] = 10,
@@ -319,7 +318,7 @@ def _check_policies(
         except ValueError as exc:
             raise typer.BadParameter(f"{name}: {exc}", param_hint="--params") from exc
         low, high = policy.reward_range
-        if gaussian and (low > -math.inf or high < math.inf):
+        if gaussian and (low >= 0.0 and high <= 1.0):
             raise typer.BadParameter(
                 f"{name} learns rewards in [{low}, {high}] but {', '.join(gaussian)} draws "
                 "Gaussian rewards outside it; use gaussian-thompson there.",

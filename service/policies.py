@@ -123,8 +123,10 @@ def checked_result(policy: Policy) -> tuple[list[float], dict[str, Any]]:
 
 
 def is_bounded(policy: Policy) -> bool:
+    """True for policies that learn rates in [0, 1] (gaussian-thompson takes any magnitude
+    up to its ``reward_range``)."""
     low, high = policy.reward_range
-    return math.isfinite(low) and math.isfinite(high)
+    return bool(low >= 0.0 and high <= 1.0)
 
 
 def draw(probabilities: list[float], seed: int) -> int:

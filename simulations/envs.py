@@ -230,6 +230,27 @@ def reversal(
     )
 
 
+def two_changes(
+    means: tuple[float, ...],
+    horizon: int,
+    noise: Noise = "bernoulli",
+    sigma: float = 0.1,
+) -> Piecewise:
+    """Two change points: means reversed at round ``T // 3`` and restored at ``2 * T // 3``.
+
+    >>> two_changes((0.1, 0.2), 9).mean_table()[:, 0].tolist()
+    [0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1]
+    """
+    return Piecewise(
+        means=means,
+        horizon=horizon,
+        noise=noise,
+        sigma=sigma,
+        label=f"{noise}-two-changes",
+        changes=((horizon // 3, tuple(reversed(means))), (2 * horizon // 3, tuple(means))),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Drift(Environment):
     """Gradual drift: each arm's mean moves linearly from ``means`` to ``end_means`` over T rounds.
@@ -330,6 +351,7 @@ ENVIRONMENTS: tuple[str, ...] = (
     "bernoulli-reversal",
     "gaussian",
     "gaussian-reversal",
+    "two-changes",
     "drift",
     "delayed",
 )
@@ -349,7 +371,8 @@ def make_env(
     """Build a named environment.
 
     ``bernoulli`` / ``gaussian``: stationary; ``*-reversal``: means reversed at
-    ``change_at * horizon``; ``drift``: Bernoulli means drifting linearly to their reverse;
+    ``change_at * horizon``; ``two-changes``: Bernoulli means reversed at ``T // 3`` and
+    restored at ``2 * T // 3``; ``drift``: Bernoulli means drifting linearly to their reverse;
     ``delayed``: stationary Bernoulli whose rewards arrive ``delay`` rounds late, delivered
     every ``batch`` rounds (default ``delay``).
 
@@ -364,6 +387,8 @@ def make_env(
         return reversal(means, horizon, at=change_at)
     if kind == "gaussian-reversal":
         return reversal(means, horizon, at=change_at, noise="gaussian", sigma=sigma)
+    if kind == "two-changes":
+        return two_changes(means, horizon)
     if kind == "drift":
         return Drift(means, horizon)
     if kind == "delayed":

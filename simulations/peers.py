@@ -2,8 +2,8 @@
 
 They exist for the benchmarks: the same runner, reward tables and seeds for every library.
 Each adapter exposes ``select()`` (returning a :class:`Pick`), ``update``, ``update_batch`` and
-``select_batch``.  The libraries are imported when an adapter is built (they are optional
-``bench`` dependencies).
+``select_batch`` (returning a :class:`bandit.BatchSelection` with NaN propensities).  The
+libraries are imported when an adapter is built (they are optional ``bench`` dependencies).
 
 Names: ``river-ucb`` (``river.bandit.UCB(delta=1)``, i.e. UCB1), ``river-thompson``
 (``river.bandit.ThompsonSampling`` with a ``Beta(1, 1)`` prior), ``mabwiser-ucb1``
@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from bandit import BatchSelection
+
 __all__ = ["PEERS", "MABWiserPolicy", "Pick", "RiverPolicy", "make_peer"]
 
 
@@ -27,6 +29,11 @@ class Pick:
 
     arm: int
     propensity: float = math.nan
+
+
+def _unweighted(arms: np.ndarray) -> BatchSelection:
+    """A peer's batch of decisions: propensities unknown (NaN), as in :class:`Pick`."""
+    return BatchSelection(arms, propensities=np.full(arms.size, math.nan))
 
 
 class RiverPolicy:
@@ -49,10 +56,10 @@ class RiverPolicy:
         """Pull one arm."""
         return Pick(int(self.policy.pull(self._arm_ids)))
 
-    def select_batch(self, n: int) -> np.ndarray:
+    def select_batch(self, n: int) -> BatchSelection:
         """Pull ``n`` arms without updates in between (river has no batch call)."""
         pull, ids = self.policy.pull, self._arm_ids
-        return np.fromiter((pull(ids) for _ in range(n)), dtype=np.int64, count=n)
+        return _unweighted(np.fromiter((pull(ids) for _ in range(n)), dtype=np.int64, count=n))
 
     def update(self, arm: int, reward: float) -> None:
         """Record one reward."""
@@ -98,11 +105,13 @@ class MABWiserPolicy:
             return Pick(arm)
         return Pick(int(self.mab.predict()))
 
-    def select_batch(self, n: int) -> np.ndarray:
+    def select_batch(self, n: int) -> BatchSelection:
         """``predict`` for ``n`` empty contexts in one call."""
         if not self._fitted:
-            return np.array([self.select().arm for _ in range(n)], dtype=np.int64)
-        return np.asarray(self.mab.predict(np.zeros((n, 1))), dtype=np.int64).reshape(n)
+            return _unweighted(np.array([self.select().arm for _ in range(n)], dtype=np.int64))
+        return _unweighted(
+            np.asarray(self.mab.predict(np.zeros((n, 1))), dtype=np.int64).reshape(n)
+        )
 
     def update(self, arm: int, reward: float) -> None:
         """One ``partial_fit`` (buffered until the warm-up ``fit``)."""

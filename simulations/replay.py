@@ -75,11 +75,6 @@ class ReplayResult:
         return self.allocations[self.state_of_row]
 
 
-def _arms(selection: object) -> np.ndarray:
-    """Arms of a ``select_batch`` answer (an array, or an object with ``.arms``)."""
-    return np.asarray(getattr(selection, "arms", selection), dtype=np.int64)
-
-
 def replay(
     policy: Policy,
     log: LoggedFeedback,
@@ -124,7 +119,7 @@ def replay(
     else:
         for i in range(0, n, batch):
             m = min(batch, n - i)
-            hit = _arms(policy.select_batch(m)) == actions[i : i + m]
+            hit = policy.select_batch(m).arms == actions[i : i + m]
             matched[i : i + m] = hit
             if state_of_row is not None:
                 state_of_row[i : i + m] = len(allocations) - 1

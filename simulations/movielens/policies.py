@@ -129,7 +129,7 @@ class BanditAllocation(Controller):
         self.policy = policy
 
     def decide(self, t: int, users: np.ndarray, cands: Candidates) -> Decision:
-        arms = self.policy.select_batch(users.size)
+        arms = self.policy.select_batch(users.size).arms
         k = self.k
         items = cands.items[arms, np.arange(users.size), :k]
         source = np.repeat(arms[:, None], k, axis=1)

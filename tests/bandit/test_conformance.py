@@ -31,10 +31,11 @@ def test_selections_are_valid_arms(name: str) -> None:
         s = policy.select()
         assert isinstance(s.arm, int) and 0 <= s.arm < 4
         assert 0.0 < s.propensity <= 1.0
-    batch = policy.select_batch(1000)
+    batch = policy.select_batch(1000).arms
     assert batch.dtype == np.int64 and batch.shape == (1000,)
     assert batch.min() >= 0 and batch.max() < 4
-    assert policy.select_batch(0).shape == (0,)
+    empty = policy.select_batch(0)
+    assert empty.arms.shape == (0,) and empty.propensities.shape == (0,) and len(empty) == 0
 
 
 @ALL
@@ -72,7 +73,11 @@ def test_propensities_sum_to_one_and_match_frequencies(name: str, controls: dict
     # a selection's propensity is its arm's allocation
     s = policy.select()
     assert s.propensity == pytest.approx(alloc[s.arm])
-    _frequencies_match(policy.select_batch(20_000), alloc)
+    # a batch's propensities are the allocation of its state, gathered at its arms
+    arms, propensities = policy.select_batch(20_000)
+    assert propensities.dtype == np.float64 and propensities.shape == arms.shape
+    assert np.allclose(propensities, alloc[arms], rtol=1e-12, atol=0.0)
+    _frequencies_match(arms, alloc)
 
 
 @ALL
@@ -82,13 +87,17 @@ def test_propensity_read_after_update_is_refused(name: str) -> None:
     policy.update(s.arm, 1.0)
     with pytest.raises(StalePropensityError):
         _ = s.propensity
+    batch = policy.select_batch(10)
+    policy.update_batch(batch.arms, np.ones(len(batch)))
+    with pytest.raises(StalePropensityError):
+        _ = batch.propensities
 
 
 @ALL
 def test_seeded_determinism(name: str) -> None:
     a, b = train(name, 5, 500, seed=3), train(name, 5, 500, seed=3)
     assert [a.select().arm for _ in range(100)] == [b.select().arm for _ in range(100)]
-    assert np.array_equal(a.select_batch(500), b.select_batch(500))
+    assert np.array_equal(a.select_batch(500).arms, b.select_batch(500).arms)
     assert np.array_equal(a.allocation(), b.allocation())
 
 
@@ -166,6 +175,8 @@ BAD_HYPER = {
     "discounted-ucb": {"gamma": 0.0},
     "sliding-window-thompson": {"window": 0},
     "sliding-window-ucb": {"window": -5},
+    "discounted-kl-ucb": {"gamma": 1.01},
+    "sliding-window-kl-ucb": {"window": 0},
     "glr-thompson": {"delta": 0.0},
 }
 
@@ -197,7 +208,7 @@ def test_added_arm_is_explored_and_removed_arm_disappears(name: str) -> None:
     policy.remove_arm(0)
     assert policy.n_arms == 3
     assert policy.allocation().shape == (3,)
-    assert policy.select_batch(100).max() < 3
+    assert policy.select_batch(100).arms.max() < 3
     clone = from_state_dict(json.loads(json.dumps(policy.state_dict())))
     assert [clone.select().arm for _ in range(20)] == [policy.select().arm for _ in range(20)]
 

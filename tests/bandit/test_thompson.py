@@ -59,7 +59,7 @@ def test_batch_sampler_with_outsiders_follows_the_posterior() -> None:
         ),
     )
     alloc = policy.allocation()
-    draws = policy.select_batch(400_000)
+    draws = policy.select_batch(400_000).arms
     freq = np.bincount(draws, minlength=10) / draws.size
     tol = 5 * np.sqrt(alloc * (1 - alloc) / draws.size) + 2e-4
     assert np.all(np.abs(freq - alloc) <= tol), (freq, alloc)

@@ -30,9 +30,11 @@ def test_peers_take_delayed_batches(name: str) -> None:
 
 def test_peer_batch_selection_and_errors() -> None:
     peer = make_peer("mabwiser-thompson", n_arms=3, seed=0)
-    assert peer.select_batch(4).tolist() == [0, 1, 2, 0]  # round-robin before the first fit
+    first = peer.select_batch(4)
+    assert first.arms.tolist() == [0, 1, 2, 0]  # round-robin before the first fit
+    assert np.isnan(first.propensities).all()  # peers do not report propensities
     peer.update_batch(np.array([0, 1]), np.array([1.0, 0.0]))
-    assert peer.select_batch(5).shape == (5,)
-    assert make_peer("river-ucb", n_arms=3, seed=0).select_batch(3).shape == (3,)
+    assert peer.select_batch(5).arms.shape == (5,)
+    assert make_peer("river-ucb", n_arms=3, seed=0).select_batch(3).arms.shape == (3,)
     with pytest.raises(ValueError, match="unknown peer policy 'river-exp3'"):
         make_peer("river-exp3", n_arms=3, seed=0)
