@@ -71,8 +71,8 @@ class Experiment(Base):
     seed: Mapped[int] = mapped_column(BigInt)
     mode: Mapped[str] = mapped_column(String(16), default="allocate")  # allocate | fuse
     reward_definition: Mapped[dict[str, Any]] = mapped_column(JSON)  # kind -> maximum value
-    floors: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
-    caps: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    floors: Mapped[list[Any] | float | None] = mapped_column(JSON, nullable=True)
+    caps: Mapped[list[Any] | float | None] = mapped_column(JSON, nullable=True)
     control_arm: Mapped[int | None] = mapped_column(Integer, nullable=True)
     control_share: Mapped[float] = mapped_column(Float, default=0.0)
     burn_in: Mapped[int] = mapped_column(Integer, default=0)

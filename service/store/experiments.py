@@ -51,8 +51,9 @@ def create_experiment(session: Session, spec: ExperimentCreate) -> ExperimentOut
         seed=seed,
         mode=spec.mode,
         reward_definition={k: float(v) for k, v in spec.reward.items()},
-        floors=_per_arm(spec.floors, len(arms)),
-        caps=_per_arm(spec.caps, len(arms)),
+        # stored as given: a scalar floor or cap also binds arms added later
+        floors=_as_stored(spec.floors),
+        caps=_as_stored(spec.caps),
         control_arm=control,
         control_share=spec.control_share,
         burn_in=spec.burn_in,
@@ -98,6 +99,12 @@ def create_experiment(session: Session, spec: ExperimentCreate) -> ExperimentOut
     return experiment_out(exp, state.version)
 
 
+def _as_stored(v: float | list[float] | None) -> float | list[float] | None:
+    if v is None:
+        return None
+    return [float(x) for x in v] if isinstance(v, list) else float(v)
+
+
 def _per_arm(v: float | list[float] | None, n: int) -> list[float] | None:
     if v is None:
         return None
@@ -116,8 +123,8 @@ def experiment_out(exp: Experiment, version: int) -> ExperimentOut:
         seed=exp.seed,
         mode=exp.mode,
         reward=exp.reward_definition,
-        floors=exp.floors,
-        caps=exp.caps,
+        floors=_per_arm(exp.floors, len(arms)),
+        caps=_per_arm(exp.caps, len(arms)),
         control_arm=arms[exp.control_arm] if exp.control_arm is not None else None,
         control_share=exp.control_share,
         burn_in=exp.burn_in,
