@@ -8,6 +8,7 @@ the ``arms`` package are imported inside the commands so ``--help`` stays fast.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -141,6 +142,7 @@ def train(
         arm.save(out / name)
         timings[name] = round(time.perf_counter() - start, 2)
     meta = {
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "data": str(data),
         "test_fraction": test_fraction,
         "split": split,
