@@ -6,6 +6,7 @@ Settings come from ``BANDIT_FUSION_*`` environment variables (and ``.env``), see
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
