@@ -17,10 +17,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service.errors import Invalid
+
+if TYPE_CHECKING:
+    from arms.base import BaseArm
 
 SPLIT_FILE = "split.json"  # written by `bandit-fusion arms train`
 COLD_START_USER = -1  # never a fitted user id: the arm's cold-start fallback
@@ -32,7 +36,7 @@ class Recommender:
 
     name: str
     kind: str  # the arm class, e.g. "mf"
-    arm: object  # arms.base.BaseArm (typed loosely: the service does not import torch types)
+    arm: BaseArm
     item_ids: np.ndarray  # sorted catalogue, int64
     trained_at: dt.datetime | None
     path: Path
@@ -135,10 +139,10 @@ def rank(rec: Recommender, unit_id: str, req: ItemRequest) -> tuple[np.ndarray, 
     arm = rec.arm
     user = user_id(unit_id)
     pool = rec.item_ids if req.candidates is None else np.unique(req.candidates)
-    scores = arm.score([user], pool).float().numpy()[0]  # type: ignore[attr-defined]
+    scores = arm.score([user], pool).float().numpy()[0]
     drop = np.isin(pool, req.exclude)
     if req.candidates is None:
-        drop |= np.isin(pool, arm.seen_items(user))  # type: ignore[attr-defined]
+        drop |= np.isin(pool, arm.seen_items(user))
     keep = ~drop & np.isfinite(scores)
     pool, scores = pool[keep], scores[keep]
     if len(pool) < req.k:

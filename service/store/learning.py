@@ -230,7 +230,8 @@ def pending_slot_max(
             )
             .group_by(Reward.decision_id, Reward.position)
         ):
-            out.setdefault(did, {})[int(pos)] = float(value)
+            if pos is not None:  # (the filter above: never None)
+                out.setdefault(did, {})[int(pos)] = float(value)
     return out
 
 

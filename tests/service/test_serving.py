@@ -103,7 +103,7 @@ def test_allocate_returns_the_chosen_arms_top_k_and_credits_it(sapi, models_dir)
 
     models = load_models(models_dir)
     req = ItemRequest(5, np.array([], dtype=np.int64), None)
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for _ in range(12):
         d = decide(sapi, k=5)
         seen[d["arm"]] += 1
