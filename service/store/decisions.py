@@ -85,6 +85,10 @@ def decide(
         arm, fallback = policies.draw(probabilities, seed), False
     served = None
     if recommenders:
+        if conn.dialect.name != "postgresql":
+            # SQLite: the read took the write lock (BEGIN IMMEDIATE, one connection per
+            # process); release it while the recommenders score, take it again to insert
+            session.commit()
         recs = backing(recommenders, serving.models)
         req = ItemRequest(
             body.k or serving.default_k,
@@ -98,6 +102,8 @@ def decide(
             arm = served.arm
         else:
             served = serve_allocate(recs, arm, probabilities, body.unit_id, req, serving.max_k)
+        if conn.dialect.name != "postgresql":
+            conn = session.connection()
     decision_id = uuid.uuid4().hex
     now = utcnow()
     conn.execute(
