@@ -281,3 +281,16 @@ def test_fuse_rebuild_equals_live(sapi, session_factory, seeded, window):
     assert result.observations == n_obs
     assert result.version >= 1 and result.updates == result.version
     assert result.equal, "rebuilt state differs from the live one"
+
+
+def test_serve_refuses_a_models_folder_without_arms(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BANDIT_FUSION_DATABASE_URL", raising=False)
+    monkeypatch.setenv("BANDIT_FUSION_MODELS_DIR", "")  # restored afterwards (serve sets it)
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(app, ["serve", "--models", str(tmp_path / "empty"), "--no-migrate"])
+    assert r.exit_code == 2 and "holds no saved arms" in r.output
