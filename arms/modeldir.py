@@ -57,6 +57,8 @@ class SplitRecord:
     arms : list of str
         The arms in training order.
     fit_seconds : dict
+    trained_at : str
+        When training ended, ISO 8601 in UTC ("" in folders written before it was recorded).
     """
 
     spec: SplitSpec
@@ -64,6 +66,7 @@ class SplitRecord:
     data: str = ""
     arms: list[str] = field(default_factory=list)
     fit_seconds: dict[str, float] = field(default_factory=dict)
+    trained_at: str = ""
 
     def check(self, fingerprint: str, data: str) -> None:
         """Raise :class:`SplitMismatchError` unless ``fingerprint`` matches the saved one."""
@@ -83,6 +86,7 @@ def write_split(folder: Path, record: SplitRecord) -> None:
         "fingerprint": record.fingerprint,
         "arms": record.arms,
         "fit_seconds": record.fit_seconds,
+        "trained_at": record.trained_at,
         **asdict(record.spec),
         "split": record.spec.by,
     }
@@ -107,6 +111,7 @@ def read_split(folder: Path) -> SplitRecord:
         str(meta.get("data", "")),
         list(meta.get("arms", [])),
         dict(meta.get("fit_seconds", {})),
+        str(meta.get("trained_at", "")),
     )
 
 

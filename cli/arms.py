@@ -12,6 +12,7 @@ options and print. torch and the ``arms`` package are imported inside the comman
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import asdict
@@ -189,7 +190,14 @@ def train(
         arm.fit(train_set, items)
         arm.save(out / name)
         timings[name] = round(time.perf_counter() - start, 2)
-    record = SplitRecord(spec, split_fingerprint(train_set, test_set), str(data), names, timings)
+    record = SplitRecord(
+        spec,
+        split_fingerprint(train_set, test_set),
+        str(data),
+        names,
+        timings,
+        trained_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
     write_split(out, record)
     typer.echo(f"saved {len(names)} arm(s) to {out} (fit seconds: {timings})")
 

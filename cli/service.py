@@ -6,6 +6,7 @@ Settings come from ``BANDIT_FUSION_*`` environment variables (and ``.env``), see
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -57,13 +58,34 @@ def serve(
         bool, typer.Option(help="Run 'alembic upgrade head' before serving.")
     ] = True,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models",
+            help="Folder written by 'bandit-fusion arms train' whose arms the service loads. "
+            "Default: BANDIT_FUSION_MODELS_DIR.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn."""
+    import os
+
     import uvicorn
 
     from service.db import upgrade
 
+    if models is not None:  # the workers build their settings from the environment
+        os.environ["BANDIT_FUSION_MODELS_DIR"] = str(models.resolve())
     settings = _settings()
+    if settings.models_dir is not None:
+        from service.recommenders import load_models
+
+        try:  # fail here, in one line, not in every worker
+            load_models(settings.models_dir)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--models") from err
     if migrate:
         upgrade(settings)
     else:

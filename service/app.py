@@ -24,7 +24,8 @@ from service.deps import ReadKey
 from service.errors import ServiceError, printable
 from service.limits import BodySizeLimit
 from service.policies import PolicyCache
-from service.routes import decisions, experiments, insights, rewards
+from service.recommenders import load_models
+from service.routes import decisions, experiments, insights, models, rewards
 from service.routes.responses import errors
 from service.schemas import ServiceHealth
 from service.settings import Settings
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engines = engines
     app.state.sessionmaker = factory  # transactions that write
     app.state.read_sessionmaker = read_factory  # read-only transactions
+    # start-up: a models directory that cannot be read stops the service here
+    app.state.models = load_models(settings.models_dir) if settings.models_dir else {}
     app.state.policy_cache = PolicyCache()
     app.state.background_failures = BackgroundFailures()
     app.state.key_verifier = KeyVerifier(read_factory, settings.auth_cache_ttl_s)
@@ -98,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status="ok", database=None if production else engines.read.dialect.name
         )
 
-    for module in (experiments, decisions, rewards, insights):
+    for module in (experiments, decisions, rewards, insights, models):
         app.include_router(module.router)
     if production:
         _add_private_docs(app)

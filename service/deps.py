@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auth import KeyVerifier, allows
 from service.background import BackgroundFailures
 from service.policies import PolicyCache
+from service.recommenders import Recommender
 from service.schemas import KEY_PATTERN
 from service.settings import Settings
 from service.store.keys import KeyInfo
@@ -64,6 +65,15 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 SessionmakerDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CacheDep = Annotated[PolicyCache, Depends(get_cache)]
+
+
+async def get_models(request: Request) -> dict[str, Recommender]:
+    models: dict[str, Recommender] = request.app.state.models
+    return models
+
+
+#: The recommenders loaded at start-up, by name.
+ModelsDep = Annotated[dict[str, Recommender], Depends(get_models)]
 
 
 async def get_failures(request: Request) -> BackgroundFailures:

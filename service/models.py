@@ -81,6 +81,9 @@ class Experiment(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")  # active|paused|stopped
     when_inactive: Mapped[str] = mapped_column(String(16), default="fallback")  # or reject
     fallback_arm: Mapped[int] = mapped_column(Integer, default=0)
+    # per arm, the name of the loaded recommender backing it (None: the arm only has a name)
+    recommenders: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    fuser: Mapped[str | None] = mapped_column(String(32), nullable=True)  # fuse mode
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -132,6 +135,8 @@ class Decision(Base):
     fallback: Mapped[bool] = mapped_column(Boolean, default=False)  # paused/stopped answer
     context: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     served_items: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # the list answered: [{item, position, arm, source_prob, propensity}, ...] (None: no items)
+    items: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -154,6 +159,7 @@ class Reward(Base):
     kind: Mapped[str] = mapped_column(String(16))  # click | conversion | none (implicit zero)
     value: Mapped[float] = mapped_column(Float)  # raw value, as defined by the experiment
     item: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)  # slot credited
     status: Mapped[str] = mapped_column(String(16))  # learned|late|orphan|ignored|stopped
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     orphan: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -137,6 +137,18 @@ class ExperimentCreate(Body):
     fallback_arm: Text | None = Field(
         default=None, max_length=200, description="Defaults to control_arm, else arm 0."
     )
+    recommenders: dict[Text, Text] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Arm name -> name of a recommender loaded from the models directory "
+        "(GET /v1/models). Decisions then return that arm's items; arms left out answer with "
+        "their name only. mode 'fuse' needs one for every arm.",
+    )
+    fuser: Text | None = Field(
+        default=None,
+        max_length=32,
+        description="mode 'fuse': a name from bandit.FUSERS (default 'slot-mix').",
+    )
 
     @field_validator("arms")
     @classmethod
@@ -188,8 +200,18 @@ class ExperimentCreate(Body):
                 raise ValueError(f"{name} {arm!r} is not one of the arms")
         if self.control_share > 0 and self.control_arm is None:
             raise ValueError("control_share > 0 needs a control_arm")
+        recs = self.recommenders or {}
+        unknown = sorted(set(recs) - set(self.arms))
+        if unknown:
+            raise ValueError(f"recommenders names arms that are not arms: {', '.join(unknown)}")
         if self.mode == "fuse":
-            raise ValueError("mode 'fuse' is not available yet; use 'allocate'")
+            missing = [a for a in self.arms if a not in recs]
+            if missing:
+                raise ValueError(
+                    "mode 'fuse' needs a recommender for every arm; none for: " + ", ".join(missing)
+                )
+        elif self.fuser is not None:
+            raise ValueError("fuser is set but mode is not 'fuse'")
         return self
 
 
@@ -214,6 +236,8 @@ class ExperimentOut(BaseModel):
     status: Status
     when_inactive: str
     fallback_arm: str
+    recommenders: dict[str, str] | None = None
+    fuser: str | None = None
     policy_version: int
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -229,6 +253,9 @@ class ExperimentPage(BaseModel):
 # --------------------------------------------------------------------------- decisions
 
 
+ItemId = Annotated[int, Field(ge=0, lt=2**63)]
+
+
 class DecisionCreate(Body):
     unit_id: Text = Field(min_length=1, max_length=200, description="User / session / request.")
     context: dict[str, Any] | None = Field(
@@ -239,6 +266,17 @@ class DecisionCreate(Body):
     served_items: list[Annotated[Text, Field(max_length=200)]] | None = Field(
         default=None, max_length=1000
     )
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        description="Items to return (default: setting default_k; at most setting max_k).",
+    )
+    exclude: list[ItemId] = Field(
+        default_factory=list, max_length=10_000, description="Items not to show (e.g. seen)."
+    )
+    candidates: list[ItemId] | None = Field(
+        default=None, max_length=10_000, description="Restrict the list to these items."
+    )
 
     @field_validator("context")
     @classmethod
@@ -246,6 +284,20 @@ class DecisionCreate(Body):
         if context is not None:
             check_json(context, "context", MAX_JSON_DEPTH)
         return context
+
+
+class ItemOut(BaseModel):
+    """One item of a decision's list."""
+
+    item_id: int
+    position: int = Field(description="0 is the top slot.")
+    arm: str = Field(description="The bandit arm whose recommender placed the item.")
+    source_prob: float = Field(
+        description="Probability that this arm was the source drawn for this slot."
+    )
+    propensity: float = Field(
+        description="Marginal probability that this item is shown at this position."
+    )
 
 
 class DecisionOut(BaseModel):
@@ -257,6 +309,11 @@ class DecisionOut(BaseModel):
     probabilities: dict[str, float] = Field(description="P(arm) for every arm at this decision.")
     policy_version: int
     fallback: bool = Field(description="True when the experiment was paused or stopped.")
+    items: list[ItemOut] | None = Field(
+        default=None,
+        description="The list to show: the chosen arm's top k (allocate) or the fused list "
+        "(fuse); null when the arm has no recommender.",
+    )
     created_at: dt.datetime
 
 
@@ -270,6 +327,14 @@ class RewardCreate(Body):
         default=None, description="Defaults to the experiment's value for this kind."
     )
     item: Text | None = Field(default=None, max_length=200)
+    item_id: ItemId | None = Field(
+        default=None,
+        description="The item clicked, for a decision with items: credit goes to the arm "
+        "that placed it; an item that was not shown is stored with status 'unshown'.",
+    )
+    position: int | None = Field(
+        default=None, ge=0, lt=10_000, description="The position clicked (0 = top)."
+    )
     reward_id: Text | None = Field(
         default=None,
         min_length=1,
@@ -291,7 +356,7 @@ class RewardBatch(Body):
     )
 
 
-RewardStatus = Literal["learned", "pending", "late", "orphan", "ignored"]
+RewardStatus = Literal["learned", "pending", "late", "orphan", "unshown", "ignored"]
 
 
 class RewardOut(BaseModel):
@@ -306,7 +371,9 @@ class RewardOut(BaseModel):
         "decision's window closes (at its first reward without a window). learned: part of "
         "its decision's learned observation; pending: stored, learned with its decision later; "
         "late: after the reward window; orphan: unknown decision; ignored: kind not in the "
-        "reward definition, fallback decision, stopped experiment, or decision already learned."
+        "reward definition, fallback decision, stopped experiment, or decision already learned; "
+        "unshown: names an item or position that the decision did not show (kept, not "
+        "learned)."
     )
     replayed: bool = Field(default=False, description="True when answered from the first request.")
     policy_version: int | None = Field(
@@ -388,3 +455,16 @@ class ServiceHealth(BaseModel):
     database: str | None = Field(
         default=None, description="The database's dialect; left out in production."
     )
+
+
+class ModelOut(BaseModel):
+    """A recommender loaded from the models directory."""
+
+    name: str = Field(description="Its folder's name; experiments refer to it by this name.")
+    arm: str = Field(description="The kind of arm, e.g. 'mf' or 'popularity'.")
+    n_items: int = Field(description="Catalogue size.")
+    trained_at: dt.datetime | None = Field(description="When it was trained, if recorded.")
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelOut]

@@ -77,6 +77,16 @@ class Settings(BaseSettings):
         description="Largest decision context in bytes, encoded as compact UTF-8 JSON (413).",
     )
 
+    models_dir: Path | None = Field(
+        default=None,
+        description="Folder written by 'bandit-fusion arms train': its arms are loaded at "
+        "start-up and can back an experiment's arms (decisions then return items).",
+    )
+    max_k: int = Field(
+        default=100, ge=1, le=10_000, description="Longest list a decision may ask for (k)."
+    )
+    default_k: int = Field(default=10, ge=1, le=10_000, description="k when a decision omits it.")
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if self.environment == "production":

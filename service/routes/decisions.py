@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.deps import KeyPath, SessionmakerDep, SettingsDep, WriteKey
+from service.deps import KeyPath, ModelsDep, SessionmakerDep, SettingsDep, WriteKey
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import DecisionCreate, DecisionOut
 from service.store import decisions
@@ -27,6 +27,7 @@ async def decide(
     body: DecisionCreate,
     factory: SessionmakerDep,
     settings: SettingsDep,
+    models: ModelsDep,
     _key: WriteKey,
 ) -> Response:
     """Choose an arm for a unit. The decision (with the probability of every arm and the
@@ -41,11 +42,15 @@ async def decide(
             )
     # In the threadpool on both backends: the event loop never waits for the database (on
     # SQLite a decision may queue behind another writer's transaction).
-    out = await run_in_threadpool(_decide, factory, key, body)
+    # (scoring the items too: never on the event loop)
+    serving = decisions.Serving(models, settings.default_k, settings.max_k)
+    out = await run_in_threadpool(_decide, factory, key, body, serving)
     # serialised here (still documented by response_model): skips FastAPI re-validating it
     return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 
 
-def _decide(factory: sessionmaker[Session], key: str, body: DecisionCreate) -> DecisionOut:
+def _decide(
+    factory: sessionmaker[Session], key: str, body: DecisionCreate, serving: decisions.Serving
+) -> DecisionOut:
     with factory() as session:
-        return decisions.decide(session, key, body)
+        return decisions.decide(session, key, body, serving)

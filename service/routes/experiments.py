@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from service.deps import AdminKey, KeyPath, ReadKey, ReadSessionDep, SessionDep, not_covered
+from service.deps import (
+    AdminKey,
+    KeyPath,
+    ModelsDep,
+    ReadKey,
+    ReadSessionDep,
+    SessionDep,
+    not_covered,
+)
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import MAX_OFFSET, ExperimentCreate, ExperimentOut, ExperimentPage, Status
 from service.store import experiments as store
@@ -20,12 +28,15 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
     status_code=status.HTTP_201_CREATED,
     responses=errors(KEYED, BODY, 409, s409="An experiment with this key already exists."),
 )
-def create_experiment(body: ExperimentCreate, session: SessionDep, _key: AdminKey) -> ExperimentOut:
-    """Create an experiment; the policy is validated by building it. A key limited to some
-    experiments may create only those."""
+def create_experiment(
+    body: ExperimentCreate, session: SessionDep, models: ModelsDep, _key: AdminKey
+) -> ExperimentOut:
+    """Create an experiment; the policy is validated by building it, and the recommenders
+    it names must be loaded (422 otherwise). A key limited to some experiments may create
+    only those."""
     if not _key.covers(body.key):
         raise HTTPException(status.HTTP_403_FORBIDDEN, not_covered(_key, body.key))
-    return store.create_experiment(session, body)
+    return store.create_experiment(session, body, models)
 
 
 @router.get("", response_model=ExperimentPage, responses=errors(KEYED))

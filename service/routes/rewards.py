@@ -41,7 +41,9 @@ async def post_reward(
     """Record one reward. Sending the same ``Idempotency-Key`` (or ``reward_id``) again
     counts once and returns the first response (with ``replayed: true``); the same key with
     a different body is a 422. A reward for an unknown decision is kept as an orphan and
-    answered with 404."""
+    answered with 404, as is one naming an item (``item_id`` or ``position``) that its
+    decision did not show (status ``unshown``). For a decision with items, the named item's
+    source arm is credited."""
     k = idempotency_key or body.reward_id or uuid.uuid4().hex
     results, _ = await run_in_threadpool(_record, factory, key, [(k, body)], cache)
     result = results[0]
@@ -51,6 +53,13 @@ async def post_reward(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"no decision {body.decision_id!r} in experiment {key!r} (kept as an orphan reward)",
+        )
+    if result.status == "unshown":
+        what = f"item {body.item_id}" if body.item_id is not None else f"position {body.position}"
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"{what} was not shown in decision {body.decision_id!r} (kept as an unshown reward, "
+            "not learned)",
         )
     return result
 

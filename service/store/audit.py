@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bandit import Policy
@@ -47,13 +47,16 @@ class Observation:
 def observations(session: Session, experiment_id: int, scale: float) -> Iterable[Observation]:
     """The learned observations of an experiment in the order the live learners applied them.
 
-    Each learned row is one decision's observation (see :mod:`.learning`): its arm comes from
-    the decision and its value from the row's raw value divided by the reward definition's
+    Each learned row is one decision's observation (see :mod:`.learning`), or one shown slot's
+    for a fused decision: its arm is the row's (the slot's source arm), else the decision's,
+    and its value from the row's raw value divided by the reward definition's
     maximum ``scale`` (rows of kind ``none``, implicit zeros, are zero), ordered by
     ``(update_seq, update_pos)``.
     """
     q = (
-        select(Reward.update_seq, Reward.kind, Reward.value, Decision.arm)
+        select(
+            Reward.update_seq, Reward.kind, Reward.value, func.coalesce(Reward.arm, Decision.arm)
+        )
         .join(Decision, Decision.id == Reward.decision_id)
         .where(Reward.experiment_id == experiment_id, Reward.learned)
         .order_by(Reward.update_seq, Reward.update_pos)

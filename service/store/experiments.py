@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import policies
-from service.errors import Conflict
+from service.errors import Conflict, Invalid
 from service.models import ArmStat, Experiment, PolicyState, PolicyUpdate, utcnow
 from service.schemas import ExperimentCreate, ExperimentOut
 from service.store.common import as_utc, jsonable, load
 
 
-def create_experiment(session: Session, spec: ExperimentCreate) -> ExperimentOut:
+def create_experiment(
+    session: Session, spec: ExperimentCreate, models: Collection[str] = ()
+) -> ExperimentOut:
     """Validate ``spec`` by building its policy, then store the experiment at version 0.
 
-    Raises :class:`~service.errors.Invalid` for a policy that cannot be built and
-    :class:`~service.errors.Conflict` when the key is taken; nothing is stored then.
+    ``models`` are the names of the loaded recommenders. Raises
+    :class:`~service.errors.Invalid` for a policy that cannot be built, a recommender that
+    is not loaded or an unknown fuser, and :class:`~service.errors.Conflict` when the key
+    is taken; nothing is stored then.
     """
     arms = list(spec.arms)
+    recommenders = _recommenders(spec, arms, models)
+    fuser = _fuser(spec)
     control = arms.index(spec.control_arm) if spec.control_arm is not None else None
     if spec.fallback_arm is not None:
         fallback = arms.index(spec.fallback_arm)
@@ -62,6 +68,8 @@ def create_experiment(session: Session, spec: ExperimentCreate) -> ExperimentOut
         status="active",
         when_inactive=spec.when_inactive,
         fallback_arm=fallback,
+        recommenders=recommenders,
+        fuser=fuser,
         created_at=now,
         updated_at=now,
     )
@@ -105,6 +113,32 @@ def _as_stored(v: float | list[float] | None) -> float | list[float] | None:
     return [float(x) for x in v] if isinstance(v, list) else float(v)
 
 
+def _recommenders(
+    spec: ExperimentCreate, arms: list[str], models: Collection[str]
+) -> list[str | None] | None:
+    if not spec.recommenders:
+        return None
+    missing = sorted({m for m in spec.recommenders.values() if m not in models})
+    if missing:
+        loaded = ", ".join(sorted(models)) or "none (start the service with a models directory)"
+        raise Invalid(
+            f"recommenders refers to recommender(s) not loaded: {', '.join(missing)}; "
+            f"loaded: {loaded}"
+        )
+    return [spec.recommenders.get(a) for a in arms]
+
+
+def _fuser(spec: ExperimentCreate) -> str | None:
+    if spec.mode != "fuse":
+        return None
+    from bandit import FUSERS
+
+    name = spec.fuser or "slot-mix"
+    if name not in FUSERS:
+        raise Invalid(f"unknown fuser {name!r}; choose one of: {', '.join(sorted(FUSERS))}")
+    return name
+
+
 def _per_arm(v: float | list[float] | None, n: int) -> list[float] | None:
     if v is None:
         return None
@@ -133,6 +167,12 @@ def experiment_out(exp: Experiment, version: int) -> ExperimentOut:
         status=exp.status,  # type: ignore[arg-type]
         when_inactive=exp.when_inactive,
         fallback_arm=arms[exp.fallback_arm],
+        recommenders=(
+            {a: r for a, r in zip(arms, exp.recommenders, strict=True) if r is not None}
+            if exp.recommenders
+            else None
+        ),
+        fuser=exp.fuser,
         policy_version=version,
         created_at=as_utc(exp.created_at),
         updated_at=as_utc(exp.updated_at),

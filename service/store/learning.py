@@ -26,12 +26,14 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bandit import Policy
+from bandit.fusion import FusedLists, slot_observations
 from service import policies
 from service.background import BackgroundFailures
 from service.errors import Invalid
@@ -157,6 +159,82 @@ def observe(
     )
 
 
+def observe_slots(
+    learner: Learner,
+    decision_id: str,
+    items: list[Any],
+    values: dict[int, float],
+    now: dt.datetime,
+) -> list[RewardRow]:
+    """Queue the observations of a fused decision: one per shown slot, for its source arm.
+
+    ``values`` maps a position to the largest value among its rewards (other slots: 0).
+    This is :func:`bandit.fusion.slot_observations` on the logged list (per-slot credit,
+    no position correction): each slot is a trial for the arm that placed its item. The
+    rows have keys ``settle:<decision id>:<position>``.
+    """
+    fused = _logged(items, learner.exp.arms)
+    clicks = np.array([[values.get(j, 0.0) / learner.scale for j in range(fused.k)]])
+    arms, rewards = slot_observations(fused, clicks)
+    rows = []
+    for j, (arm, normalized) in enumerate(zip(arms.tolist(), rewards.tolist(), strict=True)):
+        rows.append(
+            RewardRow(
+                experiment_id=learner.exp.id,
+                idempotency_key=f"{SETTLE_PREFIX}{decision_id}:{j}",
+                request_hash="",
+                decision_id=decision_id,
+                arm=int(arm),
+                kind=OBSERVATION,
+                value=float(values.get(j, 0.0)),
+                item=str(items[j]["item"]),
+                status="learned",
+                created_at=now,
+                position=j,
+                learned=True,
+                normalized=float(normalized),
+                update_pos=learner.learn(int(arm), float(normalized)),
+            )
+        )
+    return rows
+
+
+def _logged(items: list[Any], arms: list[Any]) -> FusedLists:
+    """A stored fused list as :class:`bandit.fusion.FusedLists` (one request)."""
+    k = len(items)
+    source = np.array([[int(i["arm"]) for i in items]], dtype=np.int64)
+    credit = np.zeros((1, k, len(arms)))
+    credit[0, np.arange(k), source[0]] = 1.0
+    return FusedLists(
+        items=np.array([[int(i["item"]) for i in items]], dtype=np.int64),
+        source=source,
+        source_prob=np.array([[float(i["source_prob"]) for i in items]]),
+        propensity=np.array([[float(i["propensity"]) for i in items]]),
+        credit=credit,
+    )
+
+
+def pending_slot_max(
+    session: Session, experiment_id: int, decision_ids: Sequence[str]
+) -> dict[str, dict[int, float]]:
+    """Per decision, the largest pending value of each position that has any."""
+    out: dict[str, dict[int, float]] = {}
+    for j in range(0, len(decision_ids), CHUNK):
+        for did, pos, value in session.execute(
+            select(Reward.decision_id, Reward.position, func.max(Reward.value))
+            .where(
+                Reward.experiment_id == experiment_id,
+                Reward.status == "pending",
+                Reward.position.is_not(None),
+                Reward.decision_id.in_(decision_ids[j : j + CHUNK]),
+            )
+            .group_by(Reward.decision_id, Reward.position)
+        ):
+            if pos is not None:  # (the filter above: never None)
+                out.setdefault(did, {})[int(pos)] = float(value)
+    return out
+
+
 def pending_max(
     session: Session, experiment_id: int, decision_ids: Sequence[str]
 ) -> dict[str, float]:
@@ -181,13 +259,16 @@ def settle_window(
     now: dt.datetime,
     in_batch: dict[str, float] | None = None,
     learned: set[str] | frozenset[str] = frozenset(),
+    in_batch_slots: dict[str, dict[int, float]] | None = None,
 ) -> list[RewardRow]:
     """Learn every decision whose reward window closed and that is not learned yet.
 
     Its observation is the largest value among its pending rewards (stored ones, and
     ``in_batch``: decision id -> largest pending value of the transaction's new rewards),
     or zero when it has none; decisions in ``learned`` were learned earlier in this
-    transaction. ``policy_states.settled_until`` is a watermark: decisions
+    transaction. A fused decision (mode ``fuse``) is learned slot by slot
+    (:func:`observe_slots`), from the largest value of each position (``in_batch_slots``:
+    the transaction's new ones). ``policy_states.settled_until`` is a watermark: decisions
     created before it have been settled. Runs under the policy-state lock. Returns the
     observation rows to insert; the caller marks their pending rewards learned.
     """
@@ -202,7 +283,7 @@ def settle_window(
         Reward.decision_id == Decision.id, Reward.experiment_id == exp.id, Reward.learned
     )
     rows = learner.session.execute(
-        select(Decision.id, Decision.arm)
+        select(Decision.id, Decision.arm, Decision.items)
         .where(
             Decision.experiment_id == exp.id,
             Decision.created_at >= low,
@@ -213,11 +294,21 @@ def settle_window(
         .order_by(Decision.created_at, Decision.id)
     ).all()
     state.settled_until = cutoff
-    stored = pending_max(learner.session, exp.id, [did for did, _ in rows])
+    ids = [did for did, _, _ in rows]
+    stored = pending_max(learner.session, exp.id, ids)
+    fused = exp.mode == "fuse"
+    stored_slots = pending_slot_max(learner.session, exp.id, ids) if fused else {}
     extra = in_batch or {}
+    extra_slots = in_batch_slots or {}
     out = []
-    for did, arm in rows:
+    for did, arm, items in rows:
         if did in learned:
+            continue
+        if fused and items:
+            slots = dict(stored_slots.get(did, {}))
+            for pos, v in extra_slots.get(did, {}).items():
+                slots[pos] = max(v, slots.get(pos, v))
+            out.extend(observe_slots(learner, did, items, slots, now))
             continue
         values = [v for v in (stored.get(did), extra.get(did)) if v is not None]
         out.append(observe(learner, did, arm, max(values) if values else 0.0, now))

@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from service.store.learning import (
     Learner,
     mark_learned,
     observe,
+    observe_slots,
     pending_max,
     settle_window,
 )
@@ -52,6 +54,8 @@ def request_hash(item: RewardCreate) -> str:
         "kind": item.kind,
         "value": item.value,
         "item": item.item,
+        **({"item_id": item.item_id} if item.item_id is not None else {}),
+        **({"position": item.position} if item.position is not None else {}),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -129,13 +133,15 @@ def find_decisions(
     """The logged decisions among ``decision_ids`` (absent ones are orphans' ids)."""
     out: dict[str, DecisionRef] = {}
     for j in range(0, len(decision_ids), CHUNK):
-        for did, arm, created, fb in session.execute(
-            select(Decision.id, Decision.arm, Decision.created_at, Decision.fallback).where(
+        for did, arm, created, fb, shown in session.execute(
+            select(
+                Decision.id, Decision.arm, Decision.created_at, Decision.fallback, Decision.items
+            ).where(
                 Decision.experiment_id == experiment_id,
                 Decision.id.in_(decision_ids[j : j + CHUNK]),
             )
         ):
-            out[did] = DecisionRef(arm, as_utc(created), fb)
+            out[did] = DecisionRef(arm, as_utc(created), fb, shown)
     return out
 
 
@@ -146,6 +152,7 @@ class Progress:
     learned: bool
     pending_max: float | None = None
     new_pending: list[RewardRow] = field(default_factory=list)  # this batch's pending rows
+    slots: dict[int, float] = field(default_factory=dict)  # fused: position -> this batch's max
 
 
 def decision_progress(
@@ -217,8 +224,24 @@ class _Judge:
         if decision is None:
             row.status, row.orphan = "orphan", True
             return row
+        fused = exp.mode == "fuse" and bool(decision.items)
         row.arm = decision.arm
-        delta = self.deltas[decision.arm]
+        if item.item_id is not None or item.position is not None:
+            slot = decision.slot_of(item.item_id, item.position)
+            if slot is None:  # a click on an item the decision did not show
+                row.status, row.orphan = "unshown", True
+                return row
+            assert decision.items is not None
+            shown = decision.items[slot]
+            row.position, row.arm = slot, int(shown["arm"])  # credit: the arm that placed it
+            if row.item is None:
+                row.item = str(shown["item"])
+        elif fused:
+            raise Invalid(
+                f"decision {item.decision_id} showed a fused list: a reward must name its "
+                "item_id or position, to credit the arm that placed the item"
+            )
+        delta = self.deltas[row.arm]
         if value > 0:  # a click / conversion reported with value 0 means "none happened"
             if item.kind == "click":
                 delta.clicks += 1
@@ -243,11 +266,24 @@ class _Judge:
             return row
         row.status = "pending"
         progress.new_pending.append(row)
+        if fused:  # one observation per shown slot, when the window closes (or now: none)
+            assert row.position is not None and decision.items is not None
+            progress.slots[row.position] = max(row.value, progress.slots.get(row.position, 0.0))
+            if window is None:
+                self._learn_slots(item.decision_id, decision.items, progress.slots)
+            return row
         best = row.value if progress.pending_max is None else max(progress.pending_max, row.value)
         progress.pending_max = best
         if window is None or best >= self.learner.scale:
             self._learn(item.decision_id, decision.arm, best)
         return row
+
+    def _learn_slots(self, decision_id: str, items: list[Any], slots: dict[int, float]) -> None:
+        for obs in observe_slots(self.learner, decision_id, items, slots, self.now):
+            self.observations.append(obs)
+            assert obs.arm is not None and obs.normalized is not None
+            self.deltas[obs.arm].observe(obs.value, obs.normalized)
+        self.learned(decision_id)
 
     def _learn(self, decision_id: str, arm: int, value: float) -> None:
         obs = observe(self.learner, decision_id, arm, value, self.now)
@@ -266,6 +302,10 @@ class _Judge:
 
     def learned_ids(self) -> set[str]:
         return {d for d, p in self.progress.items() if p.learned}
+
+    def still_pending_slots(self) -> dict[str, dict[int, float]]:
+        """Decision id -> position -> largest value, for this batch's fused decisions."""
+        return {d: p.slots for d, p in self.progress.items() if not p.learned and p.slots}
 
     def still_pending(self) -> dict[str, float]:
         """Decision id -> largest value, for this batch's decisions not learned yet."""
@@ -343,7 +383,15 @@ def record_rewards(
         for i in plan.new
     ]
     settled = (
-        settle_window(learner, now, judge.still_pending(), judge.learned_ids()) if plan.new else []
+        settle_window(
+            learner,
+            now,
+            judge.still_pending(),
+            judge.learned_ids(),
+            judge.still_pending_slots(),
+        )
+        if plan.new
+        else []
     )
     for obs in settled:  # decisions whose window closed, this batch's rewards included
         assert obs.arm is not None and obs.normalized is not None

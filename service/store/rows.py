@@ -31,6 +31,7 @@ class RewardRow:
     item: str | None
     status: str
     created_at: dt.datetime
+    position: int | None = None
     late: bool = False
     orphan: bool = False
     learned: bool = False
@@ -78,6 +79,21 @@ class DecisionRef:
     arm: int
     created_at: dt.datetime
     fallback: bool
+    items: list[Any] | None = None  # the list shown (service.serving.ServedItem as JSON)
+
+    def slot_of(self, item_id: int | None, position: int | None) -> int | None:
+        """The position of the shown item named by ``item_id`` and/or ``position``, or None
+        when the decision did not show it (or showed no items)."""
+        if not self.items:
+            return None
+        if item_id is not None:
+            slot = next((i["position"] for i in self.items if i["item"] == item_id), None)
+            if slot is None or (position is not None and position != slot):
+                return None
+            return int(slot)
+        if position is not None and 0 <= position < len(self.items):
+            return position
+        return None
 
 
 _PG_ARRAY_TYPES = {  # column -> PostgreSQL array type, for the unnest() bulk insert
@@ -91,6 +107,7 @@ _PG_ARRAY_TYPES = {  # column -> PostgreSQL array type, for the unnest() bulk in
     "item": "text[]",
     "status": "text[]",
     "created_at": "timestamptz[]",
+    "position": "integer[]",
     "late": "boolean[]",
     "orphan": "boolean[]",
     "learned": "boolean[]",
