@@ -24,7 +24,7 @@ from service.deps import ReadKey
 from service.errors import ServiceError, printable
 from service.limits import BodySizeLimit
 from service.policies import PolicyCache
-from service.routes import decisions, experiments, insights, rewards
+from service.routes import dashboard, decisions, experiments, insights, rewards
 from service.routes.responses import errors
 from service.schemas import ServiceHealth
 from service.settings import Settings
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (experiments, decisions, rewards, insights):
         app.include_router(module.router)
+    dashboard.install(app, settings)
     if production:
         _add_private_docs(app)
     return app
