@@ -9,8 +9,9 @@ document.querySelectorAll("form[data-confirm]").forEach(function (form) {
 
 function drawCharts(data) {
   var layout = function (title, ytitle) {
-    return { title: { text: title }, margin: { t: 40, r: 10, b: 40, l: 60 },
-             yaxis: { title: { text: ytitle } }, legend: { orientation: "h" } };
+    return { title: { text: title }, margin: { t: 70, r: 10, b: 50, l: 60 },
+             yaxis: { title: { text: ytitle } },
+             legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" } };
   };
   var column = function (rows, j) { return rows.map(function (r) { return r[j]; }); };
   var rate = data.arms.map(function (arm, j) {

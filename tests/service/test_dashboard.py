@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -12,7 +13,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.app import create_app
+from service.models import utcnow
+from service.policies import PolicyCache
 from service.store import keys as key_store
+from service.store import learning
 from service.web_session import COOKIE, SessionSigner
 from service.web_views import WINNER_PROB_BEST
 
@@ -21,18 +25,27 @@ CELL = re.compile(r'data-field="(\w+)">([^<]*)<')
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
-def drive(api, key: str = "exp", n: int = 60) -> None:
-    """An experiment with three arms, ``n`` decisions and clicks on arm ``a`` and every third."""
-    api.experiment(key=key, reward={"click": 1})
+def clicked(arm: str, i: int) -> bool:
+    """Arm ``a`` is clicked about 3 times in 4, the others about once in 3."""
+    return (arm == "a" and i % 4 != 0) or i % 3 == 0
+
+
+def drive(api, session_factory, key: str = "exp", n: int = 60) -> None:
+    """Three arms, ``n`` decisions, clicks by :func:`clicked` in batches of 20 (several
+    policy updates), then every other decision's window closes: it is learned as a zero."""
+    api.experiment(key=key, reward={"click": 1}, reward_window_s=60)
     ds = [api.decide(key=key, unit=f"u{i}") for i in range(n)]
-    for chunk in range(0, n, 20):  # several policy updates
+    for chunk in range(0, n, 20):
         items = [
             {"decision_id": d["decision_id"], "kind": "click", "reward_id": f"c{i}"}
             for i, d in enumerate(ds[chunk : chunk + 20], start=chunk)
-            if d["arm"] == "a" or i % 3 == 0
+            if clicked(d["arm"], i)
         ]
         r = api.post(f"/v1/experiments/{key}/rewards/batch", {"rewards": items}, scope="write")
         assert r.status_code == 200, r.text
+    with session_factory() as session:
+        later = utcnow() + dt.timedelta(seconds=120)
+        learning.settle(session, key, PolicyCache(), now=later)
 
 
 def login(client: TestClient, raw: str) -> None:
@@ -50,8 +63,8 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
-def test_pages_need_a_session(api):
-    drive(api, n=6)
+def test_pages_need_a_session(api, session_factory):
+    drive(api, session_factory, n=6)
     c = api.client
     r = c.get("/dashboard", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/dashboard/login"
@@ -65,8 +78,8 @@ def test_pages_need_a_session(api):
     assert COOKIE not in c.cookies
 
 
-def test_page_numbers_equal_the_api_stats(api):
-    drive(api)
+def test_page_numbers_equal_the_api_stats(api, session_factory):
+    drive(api, session_factory)
     login(api.client, api.keys["read"])
     html = api.client.get("/dashboard/experiments/exp").text
     stats = api.get("/v1/experiments/exp/stats").json()
@@ -86,12 +99,15 @@ def test_page_numbers_equal_the_api_stats(api):
     assert "/dashboard/static/plotly.min.js" in html and "cdn" not in html.lower()
     health = api.get("/v1/experiments/exp/health").json()
     assert "Healthy" in html and not health["srm"]["mismatch"]
+    # every decision is learned: one observation each, zeros included
+    assert sum(a["observations"] for a in stats["arms"]) == 60 and health["pending_decisions"] == 0
+    assert min(a["mean_reward"] for a in stats["arms"] if a["observations"]) < 1
 
 
 def test_series_end_at_the_stats(api, session_factory):
     from service.store import dashboard
 
-    drive(api)
+    drive(api, session_factory)
     stats = api.get("/v1/experiments/exp/stats").json()
     with session_factory() as session:
         series = dashboard.policy_series(session, "exp")
@@ -110,9 +126,9 @@ def test_series_end_at_the_stats(api, session_factory):
         assert col == sorted(col)
 
 
-def test_list_page_and_status_filter(api):
-    drive(api, key="one", n=10)
-    drive(api, key="two", n=4)
+def test_list_page_and_status_filter(api, session_factory):
+    drive(api, session_factory, key="one", n=10)
+    drive(api, session_factory, key="two", n=4)
     api.post("/v1/experiments/two/pause")
     login(api.client, api.keys["read"])
     html = api.client.get("/dashboard").text
@@ -130,8 +146,8 @@ def test_list_page_and_status_filter(api):
     assert float(nums[2]) == pytest.approx(best["prob_best"], abs=5e-4)
 
 
-def test_csv_equals_stats(api):
-    drive(api)
+def test_csv_equals_stats(api, session_factory):
+    drive(api, session_factory)
     login(api.client, api.keys["read"])
     r = api.client.get("/dashboard/experiments/exp/arms.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -145,8 +161,8 @@ def test_csv_equals_stats(api):
         assert float(row["weight"]) == pytest.approx(a["weight"])
 
 
-def test_read_session_cannot_change_anything(api):
-    drive(api, n=6)
+def test_read_session_cannot_change_anything(api, session_factory):
+    drive(api, session_factory, n=6)
     c = api.client
     login(c, api.keys["read"])
     token = csrf_of(c.get("/dashboard/experiments/exp").text)
@@ -156,8 +172,8 @@ def test_read_session_cannot_change_anything(api):
     assert api.get("/v1/experiments/exp").json()["status"] == "active"
 
 
-def test_admin_actions_need_the_csrf_token(api):
-    drive(api, n=6)
+def test_admin_actions_need_the_csrf_token(api, session_factory):
+    drive(api, session_factory, n=6)
     c = api.client
     login(c, api.keys["admin"])
     html = c.get("/dashboard/experiments/exp").text
@@ -175,7 +191,7 @@ def test_admin_actions_need_the_csrf_token(api):
 
 
 def test_logout_and_revocation_end_the_session(api, session_factory):
-    drive(api, n=6)
+    drive(api, session_factory, n=6)
     c = api.client
     login(c, api.keys["read"])
     token = csrf_of(c.get("/dashboard").text)
@@ -190,8 +206,8 @@ def test_logout_and_revocation_end_the_session(api, session_factory):
 
 
 def test_limited_key_sees_only_its_experiments(api, session_factory):
-    drive(api, key="mine", n=4)
-    drive(api, key="other", n=4)
+    drive(api, session_factory, key="mine", n=4)
+    drive(api, session_factory, key="other", n=4)
     with session_factory() as session:
         raw, _ = key_store.create_api_key(session, "admin", "limited", ["mine"])
     login(api.client, raw)
@@ -206,8 +222,8 @@ def test_limited_key_sees_only_its_experiments(api, session_factory):
     assert api.get("/v1/experiments/other").json()["status"] == "active"
 
 
-def test_forged_or_expired_cookie_is_refused(api):
-    drive(api, n=4)
+def test_forged_or_expired_cookie_is_refused(api, session_factory):
+    drive(api, session_factory, n=4)
     c = api.client
     forged = SessionSigner(b"x" * 32, 3600).issue(1)
     c.cookies.set(COOKIE, forged, path="/dashboard")
