@@ -161,11 +161,14 @@ def test_csv_equals_stats(api, session_factory):
         assert float(row["weight"]) == pytest.approx(a["weight"])
 
 
-def test_read_session_cannot_change_anything(api, session_factory):
+@pytest.mark.parametrize("scope", ["read", "write"])
+def test_non_admin_session_cannot_change_anything(api, session_factory, scope):
     drive(api, session_factory, n=6)
     c = api.client
-    login(c, api.keys["read"])
-    token = csrf_of(c.get("/dashboard/experiments/exp").text)
+    login(c, api.keys[scope])
+    html = c.get("/dashboard/experiments/exp").text
+    assert "action-pause" not in html
+    token = csrf_of(html)
     for action in ("pause", "resume", "stop"):
         r = c.post(f"/dashboard/experiments/exp/{action}", data={"csrf": token})
         assert r.status_code == 403
