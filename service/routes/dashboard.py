@@ -102,7 +102,11 @@ def _to_login() -> Response:
 async def _form(request: Request) -> dict[str, str]:
     """An urlencoded form body as a dict (first value of each field)."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, max_num_fields=20).items()}
+    try:
+        fields = parse_qs(body, max_num_fields=20)
+    except ValueError as err:  # too many fields
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "form: too many fields") from err
+    return {k: v[0] for k, v in fields.items()}
 
 
 def _check_covers(viewer: Viewer, key: str) -> None:

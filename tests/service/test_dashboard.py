@@ -75,6 +75,8 @@ def test_pages_need_a_session(api, session_factory):
     assert c.get("/dashboard", headers=api.h("admin"), follow_redirects=False).status_code == 303
     r = c.post("/dashboard/login", data={"key": "bf_wrong"})
     assert r.status_code == 401 and "Unknown or revoked" in r.text
+    r = c.post("/dashboard/login", data={f"f{i}": "x" for i in range(50)})
+    assert r.status_code == 400 and "too many fields" in r.text
     assert COOKIE not in c.cookies
 
 
