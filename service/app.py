@@ -25,7 +25,7 @@ from service.errors import ServiceError, printable
 from service.limits import BodySizeLimit
 from service.policies import PolicyCache
 from service.recommenders import load_models
-from service.routes import decisions, experiments, insights, models, rewards
+from service.routes import dashboard, decisions, experiments, insights, models, rewards
 from service.routes.responses import errors
 from service.schemas import ServiceHealth
 from service.settings import Settings
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (experiments, decisions, rewards, insights, models):
         app.include_router(module.router)
+    dashboard.install(app, settings)
     if production:
         _add_private_docs(app)
     return app

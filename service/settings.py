@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_FILE = "bandit_fusion.db"
@@ -86,6 +86,15 @@ class Settings(BaseSettings):
         default=100, ge=1, le=10_000, description="Longest list a decision may ask for (k)."
     )
     default_k: int = Field(default=10, ge=1, le=10_000, description="k when a decision omits it.")
+    dashboard_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs dashboard session cookies (at least 32 characters). Unset: "
+        "a random one per process, so sessions end when the service restarts and need a "
+        "single worker.",
+    )
+    dashboard_session_s: int = Field(
+        default=8 * 3600, ge=60, le=7 * 86400, description="Lifetime of a dashboard session."
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
@@ -98,6 +107,9 @@ class Settings(BaseSettings):
                 )
             if self.auth_cache_ttl_s > 60:
                 raise ValueError("auth_cache_ttl_s above 60 s delays key revocation too long.")
+        secret = self.dashboard_secret
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("dashboard_secret must be at least 32 characters.")
         if self.database_url is not None and "changethis" in self.database_url:
             raise ValueError("database_url still contains the placeholder password 'changethis'.")
         return self

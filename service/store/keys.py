@@ -112,3 +112,9 @@ def verify_api_key(session: Session, raw: str) -> KeyInfo | None:
         select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
     )
     return _info(key) if key else None
+
+
+def active_key(session: Session, key_id: int) -> KeyInfo | None:
+    """The key with id ``key_id`` if it exists and is not revoked (dashboard sessions)."""
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
+    return _info(key) if key else None
