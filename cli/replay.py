@@ -51,12 +51,12 @@ def _load(path: Path | None, database_url: str | None, experiment: str | None) -
     if experiment is not None:
         if path is not None:
             raise ValueError("give either a PATH or --experiment (with --database-url), not both.")
-        from service.errors import NotFound
+        from service.errors import ServiceError
         from service.export import export_log_from_url
 
         try:
             table = export_log_from_url(_database_url(database_url), experiment)
-        except NotFound as err:
+        except ServiceError as err:
             raise ValueError(str(err)) from None
         return load_service_log(table).feedback
     if path is None:
@@ -240,13 +240,13 @@ def export(
 ) -> None:
     """Export an experiment's decisions joined with their rewards (Parquet, format 1; see
     service/export.py)."""
-    from service.errors import NotFound
+    from service.errors import ServiceError
     from service.export import export_log_from_url, write_export
 
     try:
         table = export_log_from_url(_database_url(database_url), experiment)
         written = write_export(table, out)
-    except (NotFound, ValueError, OSError) as err:
+    except (ServiceError, ValueError, OSError) as err:
         _fail(str(err), debug, err)
         return
     typer.echo(f"{table.num_rows:,} decisions -> {written}")

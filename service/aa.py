@@ -142,21 +142,17 @@ class AAResult:
 def prob_best(pulls: np.ndarray, clicks: np.ndarray) -> np.ndarray:
     """P(arm is best) under independent Beta(1 + clicks, 1 + pulls - clicks) posteriors.
 
-    This is the allocation of ``bandit``'s Beta-Bernoulli Thompson sampling fed with the
-    same observations (exact quadrature, see :func:`bandit.thompson.thompson_allocation`).
+    Computed by :func:`bandit.inference.probability_best` (exact quadrature, on the 4,096-point
+    grid that Thompson sampling's own allocation uses).
 
     >>> prob_best(np.array([100, 100]), np.array([10, 10])).round(3).tolist()
     [0.5, 0.5]
     """
-    from bandit import make_policy
+    from bandit.inference import probability_best
 
-    n_arms = len(pulls)
-    policy = make_policy("thompson", n_arms=n_arms, seed=0)
-    arms = np.repeat(np.arange(n_arms), 2)
-    hits = np.tile([1.0, 0.0], n_arms)
-    weights = np.column_stack([clicks, pulls - clicks]).ravel().astype(np.int64)
-    policy.update_batch(np.repeat(arms, weights), np.repeat(hits, weights))
-    return np.asarray(policy.allocation(), dtype=float)
+    pulls = np.asarray(pulls, dtype=float)
+    clicks = np.asarray(clicks, dtype=float)
+    return probability_best(1.0 + clicks, 1.0 + pulls - clicks, points=4096)
 
 
 def _replicate(config: AAConfig, seed: np.random.SeedSequence) -> AAReplicate:

@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
-from service.errors import NotFound
+from service.errors import Invalid, NotFound
 from service.models import Decision, Experiment, Reward
 
 __all__ = ["EXPORT_FORMAT", "export_log", "export_log_from_url", "write_export"]
@@ -59,6 +59,11 @@ def export_log(session: Session, key: str) -> pa.Table:
     exp = session.scalar(select(Experiment).where(Experiment.key == key))
     if exp is None:
         raise NotFound(f"no experiment with key {key!r}")
+    if exp.mode == "fuse":
+        raise Invalid(
+            f"experiment {key!r} fuses lists: its log (one observation per shown slot) has no "
+            "export yet; only 'allocate' experiments can be exported"
+        )
     arms: list[str] = list(exp.arms)
     definition: dict[str, float] = dict(exp.reward_definition)
     scale = max(definition.values())

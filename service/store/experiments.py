@@ -128,14 +128,21 @@ def _recommenders(
     return [spec.recommenders.get(a) for a in arms]
 
 
+# Fusers whose top slot's source is drawn from the weights, so that the logged arm and its
+# probability keep the sample-ratio check and off-policy estimates valid. The deterministic
+# fusers (weighted-score, weighted-rrf) have no such draw and are not served yet.
+SERVED_FUSERS = ("slot-mix", "team-draft")
+
+
 def _fuser(spec: ExperimentCreate) -> str | None:
     if spec.mode != "fuse":
         return None
-    from bandit import FUSERS
-
     name = spec.fuser or "slot-mix"
-    if name not in FUSERS:
-        raise Invalid(f"unknown fuser {name!r}; choose one of: {', '.join(sorted(FUSERS))}")
+    if name not in SERVED_FUSERS:
+        raise Invalid(
+            f"fuser {name!r} cannot be served; choose one of: {', '.join(SERVED_FUSERS)} "
+            "(the deterministic fusers log no randomisation to check or evaluate)"
+        )
     return name
 
 

@@ -32,14 +32,14 @@ def binned(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _band(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from scipy import stats
+    from bandit.intervals import mean_interval
 
     mean = curves.mean(axis=0)
     n = curves.shape[0]
     if n < 2:
         return mean, mean, mean
-    half = stats.t.ppf(0.975, df=n - 1) * curves.std(axis=0, ddof=1) / np.sqrt(n)
-    return mean, mean - half, mean + half
+    low, high = mean_interval(mean, curves.std(axis=0, ddof=1), n, 0.95, "t")
+    return mean, np.asarray(low), np.asarray(high)
 
 
 def _click_curves(
