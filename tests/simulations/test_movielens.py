@@ -234,7 +234,8 @@ def test_fusion_with_one_hot_weights_scores_like_the_arm_alone(ml100k) -> None:
         if s.weights_label == "knn":
             assert s.recall == pytest.approx(alone["recall@10"])
             assert s.ndcg == pytest.approx(alone["ndcg@10"])
-        assert 0 < s.precision <= s.recall and s.f1 > 0
+        # true recall (relevant retrieved / all relevant) may fall below precision@10
+        assert s.precision > 0 and s.recall > 0 and s.f1 > 0
     uniform = [s for s in scores if s.weights_label == "uniform"]
     assert len(uniform) == 2 and all(s.recall < alone["recall@10"] for s in uniform)
 
