@@ -19,6 +19,8 @@ column              type         meaning
 ``policy_version``  int64        version of the policy state that decided
 ``fallback``        bool         answered by the fallback arm (paused / stopped experiment)
 ``served_items``    string       the items the caller served, as a JSON list (or null)
+``items``           string       the list the service answered (decisions with items), as JSON:
+                                 ``[{item, position, arm, source_prob, propensity}, ...]``
 ``reward``          float64      the decision's reward as the policy learns it: the largest
                                  value among its rewards divided by ``scale``, the largest
                                  value of the reward definition; 0 when none was reported
@@ -93,6 +95,7 @@ def export_log(session: Session, key: str) -> pa.Table:
             Decision.served_items,
             rewards.c.raw,
             rewards.c.n,
+            Decision.items,
         )
         .outerjoin(rewards, rewards.c.decision_id == Decision.id)
         .where(Decision.experiment_id == exp.id)
@@ -120,6 +123,9 @@ def export_log(session: Session, key: str) -> pa.Table:
             "fallback": pa.array([bool(r[6]) for r in rows], pa.bool_()),
             "served_items": pa.array(
                 [None if r[7] is None else json.dumps(r[7]) for r in rows], pa.string()
+            ),
+            "items": pa.array(
+                [None if r[10] is None else json.dumps(r[10]) for r in rows], pa.string()
             ),
             "reward": pa.array(raw / scale, pa.float64()),
             "reward_raw": pa.array(raw, pa.float64()),
