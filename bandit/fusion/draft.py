@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from bandit.fusion.base import Candidates, FusedLists
+from bandit.fusion.base import Candidates, FusedLists, Fuser
+from bandit.validation import check_scalar
 
 
 def _participants(
@@ -194,3 +195,21 @@ def _blocked(
     n_cat = count.size // n
     full = count[draw * n_cat + cur_cat] >= cap
     return live & (placed[draw * u_max + cur] | full)
+
+
+class DrawnFuser(Fuser):
+    """Base of the fusers that draw each slot's source (slot-mix, team-draft).
+
+    Both estimate what has no closed form from ``n_samples`` replays of the same draw, and
+    read each arm's list only ``k`` deep unless a category cap may skip items.
+    """
+
+    def __init__(self, k: int, *, n_samples: int = 32, max_per_category: int | None = None) -> None:
+        super().__init__(k, max_per_category=max_per_category)
+        self.n_samples = int(check_scalar(n_samples, "n_samples", kind=int, min_val=1))
+
+    def _extra_params(self) -> dict[str, Any]:
+        return {"n_samples": self.n_samples}
+
+    def _depth(self) -> int | None:
+        return self.k if self.max_per_category is None else None

@@ -8,17 +8,16 @@ arm (:func:`bandit.fusion.credit.slot_observations`).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from scipy import stats
 
-from bandit.fusion.base import Candidates, FusedLists, Fuser
-from bandit.fusion.draft import draw_lists
-from bandit.validation import check_scalar
+from bandit.fusion.base import Candidates, FusedLists
+from bandit.fusion.draft import DrawnFuser, draw_lists
 
 
-class SlotMix(Fuser):
+class SlotMix(DrawnFuser):
     """Draw each slot's source arm from the weights; it places its best unplaced item.
 
     ``source_prob`` is the weight of the source arm, exactly (with a category cap an arm
@@ -48,16 +47,6 @@ class SlotMix(Fuser):
 
     name: ClassVar[str] = "slot-mix"
     stochastic: ClassVar[bool] = True
-
-    def __init__(self, k: int, *, n_samples: int = 32, max_per_category: int | None = None) -> None:
-        super().__init__(k, max_per_category=max_per_category)
-        self.n_samples = int(check_scalar(n_samples, "n_samples", kind=int, min_val=1))
-
-    def _extra_params(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples}
-
-    def _depth(self) -> int | None:
-        return self.k if self.max_per_category is None else None
 
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
         out = draw_lists(

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from itertools import permutations
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from bandit.fusion.base import Candidates, FusedLists, Fuser
-from bandit.fusion.draft import draw_lists
-from bandit.validation import check_scalar
+from bandit.fusion.base import Candidates, FusedLists
+from bandit.fusion.draft import DrawnFuser, draw_lists
 
 
-class TeamDraft(Fuser):
+class TeamDraft(DrawnFuser):
     """Rounds in which each arm with positive weight places one item, in a weighted order.
 
     ``source_prob`` is the marginal probability that the source arm draws this slot: exact
@@ -39,16 +38,6 @@ class TeamDraft(Fuser):
 
     name: ClassVar[str] = "team-draft"
     stochastic: ClassVar[bool] = True
-
-    def __init__(self, k: int, *, n_samples: int = 32, max_per_category: int | None = None) -> None:
-        super().__init__(k, max_per_category=max_per_category)
-        self.n_samples = int(check_scalar(n_samples, "n_samples", kind=int, min_val=1))
-
-    def _extra_params(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples}
-
-    def _depth(self) -> int | None:
-        return self.k if self.max_per_category is None else None
 
     def _fuse(self, cand: Candidates, rng: np.random.Generator) -> FusedLists:
         b, a, _ = cand.shape
