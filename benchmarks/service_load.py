@@ -93,6 +93,21 @@ class Conn:
             self.writer.close()
 
 
+async def _open_loop(n: int, rate: float, one: Any) -> float:
+    """Start ``one(i, due)`` for i < n at ``rate`` per second, each at its due time whatever
+    the others are doing (open loop); wait for all and return the seconds it took."""
+    t0 = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - t0
+
+
 async def decisions_load(
     port: int, auth: str, rate: float, duration: float, connections: int
 ) -> dict[str, Any]:
@@ -119,16 +134,7 @@ async def decisions_load(
         finally:
             idle.put_nowait(conn)
 
-    t0 = time.perf_counter() + 0.05
-    tasks = []
-    for i in range(n):
-        due = t0 + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - t0
+    elapsed = await _open_loop(n, rate, one)
     while not idle.empty():
         idle.get_nowait().close()
     ms = lat[ok] * 1000
@@ -250,16 +256,7 @@ async def mixed_load(
         finally:
             idle.put_nowait(conn)
 
-    t0 = time.perf_counter() + 0.05
-    tasks = []
-    for i in range(n):
-        due = t0 + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - t0
+    elapsed = await _open_loop(n, rate, one)
     while not idle.empty():
         idle.get_nowait().close()
 
