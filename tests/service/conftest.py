@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from service.app import create_app
-from service.db import make_engine, make_sessionmaker
-from service.models import Base
+from service.db import make_engine, make_sessionmaker, upgrade
+from service.models import Base, PolicyState, PolicyUpdate
+from service.schemas import ExperimentCreate
 from service.settings import Settings
+from service.store import audit, experiments
 from service.store import keys as key_store
 
 PG_URL = os.environ.get(
@@ -154,3 +156,27 @@ class Api:
 def api(db: Settings, keys: dict[str, str]) -> Iterator[Api]:
     with TestClient(create_app(db)) as client:
         yield Api(client, keys)
+
+
+def migrated_experiment(settings: Settings, spec: ExperimentCreate) -> tuple[Any, str]:
+    """A migrated store holding one experiment, for tests that start real ``serve`` processes.
+
+    Returns the session factory and a raw write key.
+    """
+    upgrade(settings)
+    factory = make_sessionmaker(make_engine(settings))
+    with factory() as session:
+        key, _ = key_store.create_api_key(session, "write", spec.key)
+        experiments.create_experiment(session, spec)
+    return factory, key
+
+
+def assert_log_replays(session: Any, key: str, observations: int) -> None:
+    """The policy learned ``observations`` once each, logged every update, and live == rebuild."""
+    state = session.scalars(select(PolicyState)).one()
+    n_updates = session.scalar(select(func.count()).select_from(PolicyUpdate))
+    assert state.version == n_updates - 1  # one log row per update, plus creation
+    assert sum(state.state["pulls"]) == observations
+    result = audit.rebuild(session, key)
+    assert result.observations == observations
+    assert result.equal, "live policy state differs from the rebuild"
