@@ -16,9 +16,12 @@ than the window.
 
 Rows are grouped by recommender object (two model sets during a reload are never mixed),
 candidate set and ``top_k`` depth (:func:`service.recommenders.depth_bucket`); ``k`` and
-``exclude`` are applied per row. A decision scored alone or in a batch calls the arm with
-the same arguments for its row, so its lists are the same as long as the arm scores a user
-independently of the other users in the call (tested for the arms in ``arms/``).
+``exclude`` are applied per row. A decision scored alone or in a batch asks the arm the same
+question for its row, and the arms score each user independently of the others, so its
+lists are the same (tested for mf, bert, popularity and item-knn). One caveat: a matrix
+product may round differently for another batch shape (BLAS picks its kernels by size), so
+the mf arm's scores can differ in the last bits of float32 (and more in float16 on CUDA); a
+list can then differ only where two items' scores tie to within that rounding.
 
 :class:`DirectRanker` scores each decision on its own (the setting ``decision_batching``
 off).
