@@ -84,6 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.models_dir
         else {}
     )
+    if app.state.models and settings.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
     warm_up(app.state.models)
     app.state.models_lock = asyncio.Lock()  # one reload at a time (service.model_reload)
     app.state.batcher = (

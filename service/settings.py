@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         description="Where the loaded arms score: 'cpu', 'cuda' or 'cuda:N'. Unset: CUDA when "
         "available, else the CPU.",
     )
+    torch_threads: int | None = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="torch's intra-op threads in each worker process, set at start-up when "
+        "models are loaded. A decision's scoring is too small to gain from them, and idle "
+        "OpenMP threads spin on the cores the other requests need; the service already "
+        "runs requests (and workers) in parallel. Unset: torch's default (every core).",
+    )
     decision_batching: bool = Field(
         default=True,
         description="Score the items of concurrent decisions together (one batched call per "
