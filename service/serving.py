@@ -17,7 +17,7 @@ at that position:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,14 @@ class ServedItem:
     propensity: float
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand: dataclasses.asdict deep-copies field by field (a hot path, k per decision)
+        return {
+            "item": self.item,
+            "position": self.position,
+            "arm": self.arm,
+            "source_prob": self.source_prob,
+            "propensity": self.propensity,
+        }
 
 
 @dataclass(frozen=True, slots=True)

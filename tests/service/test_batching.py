@@ -222,3 +222,13 @@ def test_batched_decisions_equal_their_replay_alone(db, keys, models_dir, models
         else:
             served = serve_allocate(backed, d.arm, d.probabilities, d.unit_id, req, 100)
         assert [i.as_json() for i in served.items] == d.items
+
+
+def test_served_item_json_has_every_field():
+    """``as_json`` is written by hand (hot path): it must follow the dataclass."""
+    from dataclasses import asdict
+
+    from service.serving import ServedItem
+
+    item = ServedItem(7, 2, 1, 0.25, 0.5)
+    assert item.as_json() == asdict(item)
