@@ -138,6 +138,39 @@ async def cell(
     }
 
 
+def scoring_only(models: Path, device: str | None, users: np.ndarray) -> list[dict[str, Any]]:
+    """In-process, no HTTP or database: CPU and wall time per decision of the scoring part of
+    a ``fuse`` decision (the four lists, ``k = 10``) when decisions are scored in batches of
+    1, 8, 32 (what micro-batching buys); torch with one thread, as the service runs it."""
+    import torch
+
+    from service.batching import RankJob, score_jobs
+    from service.recommenders import ItemRequest, load_models, warm_up
+
+    torch.set_num_threads(1)
+    recs = load_models(models, device=device)
+    warm_up(recs)
+    req = ItemRequest(K, np.zeros(0, np.int64), None)
+    units = [str(int(u)) for u in np.random.default_rng(0).choice(users, 256)]
+    out = []
+    for batch in (1, 8, 32):
+        jobs = [[RankJob(r, u, req) for r in recs.values()] for u in units]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for start in range(0, len(jobs), batch):
+            score_jobs([j for group in jobs[start : start + batch] for j in group])
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        out.append(
+            {
+                "batch": batch,
+                "device": str(next(iter(recs.values())).arm.device_),
+                "cpu_ms_per_decision": round((time.process_time() - cpu0) * 1000 / len(units), 3),
+                "wall_ms_per_decision": round((time.perf_counter() - t0) * 1000 / len(units), 3),
+            }
+        )
+    return out
+
+
 def make_store(backend: str, tmp: Path) -> tuple[Settings, str | None]:
     if backend == "sqlite":
         return Settings(_env_file=None, sqlite_path=tmp / "bench.db"), None  # type: ignore[call-arg]
@@ -275,12 +308,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default=None, help="models_device of the server (default: auto)")
     ap.add_argument("--short", action="store_true", help="3 s per cell")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--scoring-only", action="store_true", help="only the in-process scoring table (no server)"
+    )
     args = ap.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",")]
     if args.short:
         args.duration = 3.0
     models = cached_models(args.data, args.models or default_models_dir())
     pop = population(models)
+    scoring = scoring_only(models, args.device, pop[0])
+    print("\nscoring part of a fuse decision (4 lists, in-process):")
+    for row in scoring:
+        print(json.dumps(row))
+    if args.scoring_only:
+        return
     servers = []
     for backend in args.backends.split(","):
         for batching in (True, False):
@@ -293,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         "duration_s": args.duration,
         "k": K,
         "load_average_end": os.getloadavg(),
+        "scoring_only": scoring,
         "cells": cells,
         "ratios": rows,
         "lost": [s["lost"] for s in servers],
