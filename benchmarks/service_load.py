@@ -19,6 +19,10 @@ Not a test: figures depend on the machine. Examples::
 
     python benchmarks/service_load.py --backend sqlite
     python benchmarks/service_load.py --backend postgresql --workers 2
+
+Decisions with items (models loaded, both modes, micro-batching on and off, name-only
+decisions as the peer): ``python benchmarks/service_load.py items [--short]`` (see
+``benchmarks/service_load_items.py``).
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Conn:
         self.host, self.port, self.auth = host, port, auth
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.headers: dict[str, str] = {}  # of the last answer, names in lower case
 
     async def request(self, path: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
         if self.writer is None:
@@ -77,15 +82,14 @@ class Conn:
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
-        length = 0
+        self.headers = {}
         while True:
             line = await self.reader.readline()
             if line in (b"\r\n", b""):
                 break
             name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        data = await self.reader.readexactly(length)
+            self.headers[name.lower()] = value.strip()
+        data = await self.reader.readexactly(int(self.headers.get("content-length", 0)))
         return status, data
 
     def close(self) -> None:
@@ -503,4 +507,9 @@ def _table(r: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["items"]:
+        from benchmarks.service_load_items import main as items_main
+
+        items_main(sys.argv[2:])
+    else:
+        main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,12 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.auth import KeyVerifier
 from service.background import BackgroundFailures
+from service.batching import MicroBatcher
 from service.db import make_app_engines, make_sessionmaker
 from service.deps import ReadKey
 from service.errors import ServiceError, printable
 from service.limits import BodySizeLimit
+from service.model_reload import reload_on_signal
 from service.policies import PolicyCache
-from service.recommenders import load_models
+from service.recommenders import load_models, warm_up
 from service.routes import dashboard, decisions, experiments, insights, models, rewards
 from service.routes.responses import errors
 from service.schemas import ServiceHealth
@@ -46,9 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         task = None
         if settings.settle_interval_s > 0:
             task = asyncio.create_task(_settle_loop(app, settings.settle_interval_s))
+        hup = _reload_on_sighup(app) if settings.models_dir else False
         try:
             yield
         finally:
+            if hup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -73,7 +79,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = factory  # transactions that write
     app.state.read_sessionmaker = read_factory  # read-only transactions
     # start-up: a models directory that cannot be read stops the service here
-    app.state.models = load_models(settings.models_dir) if settings.models_dir else {}
+    app.state.models = (
+        load_models(settings.models_dir, device=settings.models_device)
+        if settings.models_dir
+        else {}
+    )
+    if app.state.models and settings.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    warm_up(app.state.models)
+    app.state.models_lock = asyncio.Lock()  # one reload at a time (service.model_reload)
+    app.state.batcher = (
+        MicroBatcher(settings.decision_batch_window_ms / 1000, settings.decision_batch_max)
+        if settings.decision_batching
+        else None
+    )
     app.state.policy_cache = PolicyCache()
     app.state.background_failures = BackgroundFailures()
     app.state.key_verifier = KeyVerifier(read_factory, settings.auth_cache_ttl_s)
@@ -156,6 +177,24 @@ def _add_private_docs(app: FastAPI) -> None:
             title=f"{app.title} - docs",
             swagger_ui_parameters={"spec": app.openapi()},
         )
+
+
+def _reload_on_sighup(app: FastAPI) -> bool:
+    """``SIGHUP`` reloads the models (in the main thread's loop only: uvicorn's; a test
+    client's loop runs in another thread and gets no handler). Whether it was installed."""
+    loop = asyncio.get_running_loop()
+    running: set[asyncio.Task[None]] = set()
+
+    def handle() -> None:
+        task = loop.create_task(reload_on_signal(app))
+        running.add(task)  # keep a reference until it ends
+        task.add_done_callback(running.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, handle)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 async def _settle_loop(app: FastAPI, interval: float) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,27 +128,73 @@ def check_request(recs: Sequence[Recommender], req: ItemRequest, max_k: int) -> 
             )
 
 
-def rank(rec: Recommender, unit_id: str, req: ItemRequest) -> tuple[np.ndarray, np.ndarray]:
-    """The ``req.k`` best items of ``rec`` for ``unit_id``, best first (int64), and their
-    scores (float64).
+Ranked = tuple[np.ndarray, np.ndarray]
+"""A ranked list: item ids (int64), best first, and their scores (float64)."""
 
-    Scores the whole catalogue (or the candidates) for the user, leaves out the items the
-    user interacted with at fit time and ``req.exclude``, and sorts by score (ties by item
-    id). Raises :class:`Invalid` when fewer than ``k`` items remain.
+
+def depth_bucket(req: ItemRequest, n_items: int) -> int:
+    """How deep the arm's ``top_k`` is asked for a full-catalogue request: enough for ``k``
+    items after ``exclude`` is dropped, rounded up to a power of two (at least 16), so that
+    requests of different ``k`` or ``exclude`` length usually share one batched call, and a
+    request asks the arm for the same depth alone or in a batch."""
+    need = req.k + len(req.exclude)
+    return min(n_items, max(16, 1 << (need - 1).bit_length()))
+
+
+def rank_rows(
+    rec: Recommender, unit_ids: Sequence[str], reqs: Sequence[ItemRequest]
+) -> list[Ranked | Invalid]:
+    """The ranked list of each (unit, request) pair, scored together: one batched call of
+    the arm for all rows (a micro-batch of decisions, or one decision alone).
+
+    Every request must have the same ``candidates`` and, without candidates, the same
+    :func:`depth_bucket` (the caller groups them). Without candidates the lists come from
+    the arm's ``top_k`` (seen items left out, its own fast selector), with ``exclude``
+    dropped; with candidates the candidates are scored (seen items allowed) and
+    ``exclude`` dropped. Lists are sorted by score, ties by item id. A row with fewer than
+    ``k`` items left gets an :class:`Invalid` instead of a list (the others are unaffected).
     """
-    arm = rec.arm
-    user = user_id(unit_id)
-    pool = rec.item_ids if req.candidates is None else np.unique(req.candidates)
-    scores = arm.score([user], pool).float().numpy()[0]
-    drop = np.isin(pool, req.exclude)
-    if req.candidates is None:
-        drop |= np.isin(pool, arm.seen_items(user))
-    keep = ~drop & np.isfinite(scores)
-    pool, scores = pool[keep], scores[keep]
-    if len(pool) < req.k:
-        raise Invalid(
-            f"recommender {rec.name!r} has only {len(pool)} items left for unit "
-            f"{unit_id!r} after exclusions, fewer than k = {req.k}"
-        )
-    order = np.lexsort((pool, -scores))[: req.k]
-    return pool[order], scores[order].astype(np.float64)
+    users = [user_id(u) for u in unit_ids]
+    candidates = reqs[0].candidates
+    if candidates is None:
+        depth = depth_bucket(reqs[0], rec.n_items)
+        top_ids, top_scores = rec.arm.top_k(users, depth, exclude_seen=True)
+        rows = list(zip(top_ids.numpy(), top_scores.float().numpy(), strict=True))
+    else:
+        pool = np.unique(candidates)
+        scores = rec.arm.score(users, pool).float().numpy()
+        rows = [(pool, row) for row in scores]
+    out: list[Ranked | Invalid] = []
+    for (ids, scores), unit, req in zip(rows, unit_ids, reqs, strict=True):
+        keep = (ids >= 0) & np.isfinite(scores) & ~np.isin(ids, req.exclude)
+        ids, scores = ids[keep], scores[keep]
+        if len(ids) < req.k:
+            out.append(
+                Invalid(
+                    f"recommender {rec.name!r} has only {len(ids)} items left for unit "
+                    f"{unit!r} after exclusions, fewer than k = {req.k}"
+                )
+            )
+            continue
+        order = np.lexsort((ids, -scores))[: req.k]
+        out.append((ids[order].astype(np.int64), scores[order].astype(np.float64)))
+    return out
+
+
+def rank(rec: Recommender, unit_id: str, req: ItemRequest) -> Ranked:
+    """The ``req.k`` best items of ``rec`` for ``unit_id`` (see :func:`rank_rows`), alone.
+
+    Raises :class:`Invalid` when fewer than ``k`` items remain.
+    """
+    result = rank_rows(rec, [unit_id], [req])[0]
+    if isinstance(result, Invalid):
+        raise result
+    return result
+
+
+def warm_up(models: Mapping[str, Recommender]) -> None:
+    """Score one cold-start user with each recommender, so that the arms build their lazy
+    tables (device copies, similarity matrices) now rather than in the first decisions."""
+    for rec in models.values():
+        k = min(rec.n_items, 10)
+        rank_rows(rec, ["warm-up"], [ItemRequest(k, np.zeros(0, np.int64), None)])

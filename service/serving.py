@@ -17,13 +17,14 @@ at that position:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from service.batching import DirectRanker, Ranker, RankJob
 from service.errors import Invalid
-from service.recommenders import ItemRequest, Recommender, check_request, rank
+from service.recommenders import ItemRequest, Recommender, check_request
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,14 @@ class ServedItem:
     propensity: float
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand: dataclasses.asdict deep-copies field by field (a hot path, k per decision)
+        return {
+            "item": self.item,
+            "position": self.position,
+            "arm": self.arm,
+            "source_prob": self.source_prob,
+            "propensity": self.propensity,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +82,22 @@ def serve_allocate(
     unit_id: str,
     req: ItemRequest,
     max_k: int,
+    ranker: Ranker | None = None,
 ) -> Served:
-    """The drawn ``arm``'s top k, with exact propensities over every backed arm's list."""
+    """The drawn ``arm``'s top k, with exact propensities over every backed arm's list.
+
+    ``ranker`` scores the lists (default: at once, alone; the service passes its
+    micro-batcher)."""
     backed = [r for r in recs if r is not None]
     check_request(backed, req, max_k)
     rec = recs[arm]
     if rec is None:
         return Served(arm, [])
-    lists = {
-        a: rank(r, unit_id, req)[0]
-        for a, r in enumerate(recs)
-        if r is not None and (a == arm or probabilities[a] > 0)
-    }
+    used = [
+        (a, r) for a, r in enumerate(recs) if r is not None and (a == arm or probabilities[a] > 0)
+    ]
+    ranked = (ranker or DirectRanker()).rank([RankJob(r, unit_id, req) for _, r in used])
+    lists = {a: items for (a, _), (items, _) in zip(used, ranked, strict=True)}
     chosen = lists[arm]
     out = []
     for j, item in enumerate(chosen.tolist()):
@@ -102,15 +114,17 @@ def serve_fuse(
     unit_id: str,
     req: ItemRequest,
     max_k: int,
+    ranker: Ranker | None = None,
 ) -> Served:
-    """The fused list of every arm's top k, weighted by the allocation, drawn with ``seed``."""
+    """The fused list of every arm's top k, weighted by the allocation, drawn with ``seed``
+    (``ranker`` as in :func:`serve_allocate`)."""
     from bandit import make_fuser
 
     if any(r is None for r in recs):
         raise Invalid("mode 'fuse' needs a recommender for every arm")
     backed = [r for r in recs if r is not None]
     check_request(backed, req, max_k)
-    ranked = [rank(r, unit_id, req) for r in backed]
+    ranked = (ranker or DirectRanker()).rank([RankJob(r, unit_id, req) for r in backed])
     items = np.stack([i for i, _ in ranked])[:, None, :]  # (A, 1, k)
     scores = np.stack([s for _, s in ranked])[:, None, :]
     weights = np.asarray(probabilities, dtype=np.float64)

@@ -86,6 +86,36 @@ class Settings(BaseSettings):
         default=100, ge=1, le=10_000, description="Longest list a decision may ask for (k)."
     )
     default_k: int = Field(default=10, ge=1, le=10_000, description="k when a decision omits it.")
+    models_device: str | None = Field(
+        default=None,
+        pattern=r"^(cpu|cuda(:[0-9]+)?)$",
+        description="Where the loaded arms score: 'cpu', 'cuda' or 'cuda:N'. Unset: CUDA when "
+        "available, else the CPU.",
+    )
+    torch_threads: int | None = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="torch's intra-op threads in each worker process, set at start-up when "
+        "models are loaded. A decision's scoring is too small to gain from them, and idle "
+        "OpenMP threads spin on the cores the other requests need; the service already "
+        "runs requests (and workers) in parallel. Unset: torch's default (every core).",
+    )
+    decision_batching: bool = Field(
+        default=True,
+        description="Score the items of concurrent decisions together (one batched call per "
+        "recommender); off: each decision is scored alone, at once.",
+    )
+    decision_batch_window_ms: float = Field(
+        default=1.5,
+        ge=0.0,
+        le=50.0,
+        description="Longest wait of a decision for others to score with; a batch closes "
+        "earlier when full or when no other decision is on its way.",
+    )
+    decision_batch_max: int = Field(
+        default=64, ge=1, le=4096, description="Most decisions scored in one batch."
+    )
     dashboard_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs dashboard session cookies (at least 32 characters). Unset: "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.batching import DirectRanker, MicroBatcher, Ranker
 from service.deps import KeyPath, ModelsDep, SessionmakerDep, SettingsDep, WriteKey
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import DecisionCreate, DecisionOut
@@ -28,10 +29,14 @@ async def decide(
     factory: SessionmakerDep,
     settings: SettingsDep,
     models: ModelsDep,
+    request: Request,
     _key: WriteKey,
 ) -> Response:
     """Choose an arm for a unit. The decision (with the probability of every arm and the
-    policy version) is committed before the response is sent."""
+    policy version) is committed before the response is sent.
+
+    With items, the header ``X-Batch-Size`` says how many decisions were scored together
+    (micro-batching, setting ``decision_batching``)."""
     if body.context is not None:
         size = len(json.dumps(body.context, ensure_ascii=False, separators=(",", ":")).encode())
         if size > settings.max_context_bytes:
@@ -43,10 +48,20 @@ async def decide(
     # In the threadpool on both backends: the event loop never waits for the database (on
     # SQLite a decision may queue behind another writer's transaction).
     # (scoring the items too: never on the event loop)
-    serving = decisions.Serving(models, settings.default_k, settings.max_k)
-    out = await run_in_threadpool(_decide, factory, key, body, serving)
+    batcher: MicroBatcher | None = request.app.state.batcher
+    ticket = batcher.announce() if batcher is not None else None
+    ranker: Ranker = DirectRanker() if batcher is None else batcher.ranker(ticket)
+    serving = decisions.Serving(models, settings.default_k, settings.max_k, ranker)
+    try:
+        out = await run_in_threadpool(_decide, factory, key, body, serving)
+    finally:
+        if batcher is not None and ticket is not None:
+            batcher.withdraw(ticket)
     # serialised here (still documented by response_model): skips FastAPI re-validating it
-    return Response(out.model_dump_json(), status_code=201, media_type="application/json")
+    headers = {"X-Batch-Size": str(ranker.batch_size)} if ranker.batch_size else None
+    return Response(
+        out.model_dump_json(), status_code=201, media_type="application/json", headers=headers
+    )
 
 
 def _decide(

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from service import policies
+from service.batching import Ranker
 from service.errors import Conflict, NotFound
 from service.models import Decision, Experiment, PolicyState, utcnow
 from service.recommenders import ItemRequest, Recommender
@@ -49,6 +50,7 @@ class Serving:
     models: Mapping[str, Recommender]
     default_k: int = 10
     max_k: int = 100
+    ranker: Ranker | None = None  # None: each decision's lists scored alone, at once
 
 
 NO_MODELS = Serving({})
@@ -97,11 +99,20 @@ def decide(
         )
         if mode == "fuse" and not fallback:
             served = serve_fuse(
-                recs, fuser or "slot-mix", probabilities, seed, body.unit_id, req, serving.max_k
+                recs,
+                fuser or "slot-mix",
+                probabilities,
+                seed,
+                body.unit_id,
+                req,
+                serving.max_k,
+                serving.ranker,
             )
             arm = served.arm
         else:
-            served = serve_allocate(recs, arm, probabilities, body.unit_id, req, serving.max_k)
+            served = serve_allocate(
+                recs, arm, probabilities, body.unit_id, req, serving.max_k, serving.ranker
+            )
         if conn.dialect.name != "postgresql":
             conn = session.connection()
     decision_id = uuid.uuid4().hex
