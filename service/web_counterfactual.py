@@ -1,0 +1,147 @@
+"""Counterfactual panel: what other policies would have earned from an experiment's own log.
+
+The log is the service's export (:func:`service.export.export_log`) read back as data by
+:func:`simulations.service_log.load_service_log` (fallback answers dropped: they were not the
+policy's). Only decisions whose reward window has closed are used (a pending decision would
+count as a zero), and only the newest :data:`CAP` of them, so the cost is bounded whatever
+the experiment's size. Each policy that does not learn (uniform, each single arm, the current
+allocation frozen) is evaluated by SNIPS and IPS (:mod:`simulations.ope`) with a seeded
+percentile-bootstrap 95% interval; the logging policy's own mean reward on the same rows is
+shown beside them. Results are cached per (experiment, policy version): a page reload costs
+nothing until the policy learns again.
+
+``fuse`` experiments have no export (one observation per shown slot), so no panel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from service.export import export_log
+from service.models import Experiment, utcnow
+from simulations.ope import IPS, SNIPS, bootstrap_interval, evaluation_input
+from simulations.ope import policies as ope_policies
+from simulations.service_log import load_service_log
+
+#: Newest settled decisions evaluated (bounds the cost of the panel).
+CAP = 20_000
+N_BOOTSTRAP = 500
+
+
+@dataclass(frozen=True)
+class PolicyValue:
+    """One policy's estimated mean reward per decision, in reward-definition units."""
+
+    policy: str
+    kind: str  # logged | uniform | arm | current
+    snips: float
+    snips_low: float
+    snips_high: float
+    ips: float | None
+    ips_low: float | None
+    ips_high: float | None
+    #: effective sample size of the importance weights (the rows the estimate rests on)
+    ess: float
+    best_arm: bool = False
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """The panel: rows per policy, or ``note`` saying why there is none."""
+
+    rows: list[PolicyValue]
+    decisions: int
+    policy_version: int
+    capped: bool
+    note: str | None = None
+
+
+def _row(name: str, kind: str, log: object, dist: np.ndarray, scale: float) -> PolicyValue:
+    data = evaluation_input(log, dist)  # type: ignore[arg-type]
+    s = SNIPS(n_bootstrap=N_BOOTSTRAP, seed=0).estimate(data)
+    i = IPS(n_bootstrap=N_BOOTSTRAP, seed=0).estimate(data)
+    return PolicyValue(
+        name,
+        kind,
+        s.value * scale,
+        s.ci_low * scale,
+        s.ci_high * scale,
+        i.value * scale,
+        i.ci_low * scale,
+        i.ci_high * scale,
+        s.ess,
+    )
+
+
+def counterfactual(
+    session: Session, exp: Experiment, version: int, allocation: list[float], now: dt.datetime
+) -> Counterfactual:
+    """Evaluate the fixed policies on the newest :data:`CAP` settled decisions (uncached)."""
+    if exp.mode == "fuse":
+        return Counterfactual([], 0, version, False, "Fused lists are not evaluated here yet.")
+    window = exp.reward_window_s
+    before = now - dt.timedelta(seconds=window) if window is not None else now
+    table = export_log(session, exp.key, newest=CAP + 1, made_before=before)
+    capped = table.num_rows > CAP
+    if capped:
+        table = table.slice(1)
+    try:
+        log = load_service_log(table, drop_fallback=True).feedback
+    except ValueError:
+        return Counterfactual([], 0, version, False, "No settled decision yet.")
+    scale = float(max(exp.reward_definition.values()))
+    k = len(exp.arms)
+    low, high = bootstrap_interval(log.rewards, n_bootstrap=N_BOOTSTRAP, seed=0)
+    mean = float(log.rewards.mean())
+    rows = [
+        PolicyValue(
+            "logged (what it earned)",
+            "logged",
+            mean * scale,
+            low * scale,
+            high * scale,
+            None,
+            None,
+            None,
+            float(log.n_rounds),
+        ),
+        _row("uniform", "uniform", log, ope_policies.uniform(k), scale),
+        _row("current allocation, frozen", "current", log, np.asarray(allocation), scale),
+    ]
+    arms = [
+        _row(f"only {name}", "arm", log, np.eye(k)[j], scale) for j, name in enumerate(exp.arms)
+    ]
+    best = max(range(k), key=lambda j: arms[j].snips)
+    arms[best] = replace(arms[best], best_arm=True)
+    return Counterfactual(rows + arms, log.n_rounds, version, capped)
+
+
+class CounterfactualCache:
+    """Answers of :func:`counterfactual` per (experiment id, policy version); the last
+    ``size`` kept. Thread-safe (pages render in a thread pool)."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[int, int], Counterfactual] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self, session: Session, exp: Experiment, version: int, allocation: list[float]
+    ) -> Counterfactual:
+        key = (exp.id, version)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = counterfactual(session, exp, version, allocation, utcnow())
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
