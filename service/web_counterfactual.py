@@ -2,20 +2,21 @@
 
 The log is the service's export (:func:`service.export.export_log`) read back as data by
 :func:`simulations.service_log.load_service_log` (fallback answers dropped: they were not the
-policy's). Only decisions whose reward window has closed are used (a pending decision would
-count as a zero), and only the newest :data:`CAP` of them, so the cost is bounded whatever
-the experiment's size. Each policy that does not learn (uniform, each single arm, the current
-allocation frozen) is evaluated by SNIPS and IPS (:mod:`simulations.ope`) with a seeded
-percentile-bootstrap 95% interval; the logging policy's own mean reward on the same rows is
-shown beside them. Results are cached per (experiment, policy version): a page reload costs
-nothing until the policy learns again.
+policy's). Only settled decisions are used (a pending one would count as a zero): with a
+reward window, those made before the watermark ``policy_states.settled_until`` (their window
+closed and the service learned them); without one, every decision. And only the newest
+:data:`CAP` of them, so the cost is bounded whatever the experiment's size. Each policy
+that does not learn (uniform, each single arm, the current allocation frozen) is evaluated
+by SNIPS and IPS (:mod:`simulations.ope`) with a seeded percentile-bootstrap 95% interval;
+the logging policy's own mean reward on the same rows is shown beside them. Results are
+cached per (experiment, policy version): a page reload costs nothing until the policy
+learns again.
 
 ``fuse`` experiments have no export (one observation per shown slot), so no panel.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -24,7 +25,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from service.export import export_log
-from service.models import Experiment, utcnow
+from service.models import Experiment, PolicyState, utcnow
+from service.store.common import as_utc
 from simulations.ope import IPS, SNIPS, bootstrap_interval, evaluation_input
 from simulations.ope import policies as ope_policies
 from simulations.service_log import load_service_log
@@ -79,14 +81,18 @@ def _row(name: str, kind: str, log: object, dist: np.ndarray, scale: float) -> P
     )
 
 
-def counterfactual(
-    session: Session, exp: Experiment, version: int, allocation: list[float], now: dt.datetime
-) -> Counterfactual:
+def counterfactual(session: Session, exp: Experiment, state: PolicyState) -> Counterfactual:
     """Evaluate the fixed policies on the newest :data:`CAP` settled decisions (uncached)."""
+    version = int(state.version)
     if exp.mode == "fuse":
         return Counterfactual([], 0, version, False, "Fused lists are not evaluated here yet.")
-    window = exp.reward_window_s
-    before = now - dt.timedelta(seconds=window) if window is not None else now
+    if exp.reward_window_s is None:
+        before = utcnow()
+    elif state.settled_until is None:
+        return Counterfactual([], 0, version, False, "No settled decision yet.")
+    else:
+        before = as_utc(state.settled_until)
+    allocation = np.asarray(state.allocation, dtype=np.float64)
     table = export_log(session, exp.key, newest=CAP + 1, made_before=before)
     capped = table.num_rows > CAP
     if capped:
@@ -112,7 +118,7 @@ def counterfactual(
             float(log.n_rounds),
         ),
         _row("uniform", "uniform", log, ope_policies.uniform(k), scale),
-        _row("current allocation, frozen", "current", log, np.asarray(allocation), scale),
+        _row("current allocation, frozen", "current", log, allocation, scale),
     ]
     arms = [
         _row(f"only {name}", "arm", log, np.eye(k)[j], scale) for j, name in enumerate(exp.arms)
@@ -131,15 +137,13 @@ class CounterfactualCache:
         self._items: OrderedDict[tuple[int, int], Counterfactual] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(
-        self, session: Session, exp: Experiment, version: int, allocation: list[float]
-    ) -> Counterfactual:
-        key = (exp.id, version)
+    def get(self, session: Session, exp: Experiment, state: PolicyState) -> Counterfactual:
+        key = (exp.id, int(state.version))
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        value = counterfactual(session, exp, version, allocation, utcnow())
+        value = counterfactual(session, exp, state)
         with self._lock:
             self._items[key] = value
             while len(self._items) > self.size:

@@ -223,5 +223,5 @@ def experiment_panels(
     return Panels(
         decision=decision_panel(session, exp, stats),
         slots=slot_panel(session, exp) if exp.mode == "fuse" else None,
-        counterfactual=cache.get(session, exp, state.version, [float(x) for x in state.allocation]),
+        counterfactual=cache.get(session, exp, state),
     )
