@@ -68,6 +68,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.session_signer = SessionSigner(raw, settings.dashboard_session_s)
     app.state.counterfactual_cache = CounterfactualCache()  # panels (service.web_panels)
     app.include_router(router)
+    from service.routes import reports  # imports this module: installed after it
+
+    app.include_router(reports.router)
 
 
 @dataclass(frozen=True)
