@@ -64,8 +64,8 @@ def _simulate_report(folder: Path) -> None:
 def live(
     settings: Settings,
     tmp_path: Path,
-    models_dir: Path,
-    backend: str,  # noqa: F811
+    models_dir: Path,  # noqa: F811
+    backend: str,
 ) -> Iterator[dict[str, Any]]:
     """A running service with one key per scope: ``{"url", "keys", "backend"}``."""
     _simulate_report(tmp_path / "reports" / "simulate-small")
