@@ -9,8 +9,9 @@ closed and the service learned them); without one, every decision. And only the 
 that does not learn (uniform, each single arm, the current allocation frozen) is evaluated
 by SNIPS and IPS (:mod:`simulations.ope`) with a seeded percentile-bootstrap 95% interval;
 the logging policy's own mean reward on the same rows is shown beside them. Results are
-cached per (experiment, policy version): a page reload costs nothing until the policy
-learns again.
+cached per experiment and recomputed when the policy version changed and the cached one is
+older than :attr:`CounterfactualCache.fresh_s` (60 s): a busy experiment costs at most one
+evaluation a minute (the page names the version it was computed at).
 
 ``fuse`` experiments have no export (one observation per shown slot), so no panel.
 """
@@ -18,6 +19,7 @@ learns again.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -32,7 +34,7 @@ from simulations.ope import policies as ope_policies
 from simulations.service_log import load_service_log
 
 #: Newest settled decisions evaluated (bounds the cost of the panel).
-CAP = 20_000
+CAP = 5_000
 N_BOOTSTRAP = 500
 
 
@@ -129,23 +131,32 @@ def counterfactual(session: Session, exp: Experiment, state: PolicyState) -> Cou
 
 
 class CounterfactualCache:
-    """Answers of :func:`counterfactual` per (experiment id, policy version); the last
-    ``size`` kept. Thread-safe (pages render in a thread pool)."""
+    """Answers of :func:`counterfactual` per experiment (the last ``size`` experiments).
 
-    def __init__(self, size: int = 32) -> None:
+    A cached answer is reused while the policy version is unchanged, or while it is younger
+    than ``fresh_s`` seconds. Thread-safe (pages render in a thread pool); two requests may
+    compute the same answer at once, the last one is kept.
+    """
+
+    def __init__(self, size: int = 32, fresh_s: float = 60.0) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[int, int], Counterfactual] = OrderedDict()
+        self.fresh_s = fresh_s
+        self._items: OrderedDict[int, tuple[float, Counterfactual]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, session: Session, exp: Experiment, state: PolicyState) -> Counterfactual:
-        key = (exp.id, int(state.version))
+        now = time.monotonic()
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
+            hit = self._items.get(exp.id)
+            if hit is not None and (
+                hit[1].policy_version == int(state.version) or now - hit[0] < self.fresh_s
+            ):
+                self._items.move_to_end(exp.id)
+                return hit[1]
         value = counterfactual(session, exp, state)
         with self._lock:
-            self._items[key] = value
+            self._items[exp.id] = (now, value)
+            self._items.move_to_end(exp.id)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value

@@ -253,7 +253,10 @@ def test_dashboard_in_chromium(live: dict[str, Any]) -> None:
             page.click('a[href="/dashboard/reports/simulate-small"]')
             assert page.locator('table[data-key="results"] tbody tr').count() == 3
             frame = page.frame_locator("iframe.report-frame")
-            frame.locator("svg.main-svg").first.wait_for(timeout=20_000)
+            frame.locator(".scatterlayer .trace").first.wait_for(timeout=20_000)
+            assert frame.locator(".scatterlayer .trace").count() >= 3  # a line per policy
+            page.locator("iframe.report-frame").scroll_into_view_if_needed()
+            page.locator("iframe.report-frame").screenshot(path=str(out / "report-plot.png"))
             page.wait_for_function(
                 "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
             )

@@ -83,6 +83,7 @@ def test_counterfactual_equals_a_direct_computation(api, session_factory, monkey
     )
     login(api.client, api.keys["read"])
     page = api.client.get("/dashboard/experiments/cf").text
+    cache = api.client.app.state.counterfactual_cache  # type: ignore[attr-defined]
     arm_names = ["a", "b", "c"]
     probs = np.array([[d["probabilities"][a] for a in arm_names] for d in decisions])
     arms = np.array([arm_names.index(d["arm"]) for d in decisions])
@@ -103,7 +104,8 @@ def test_counterfactual_equals_a_direct_computation(api, session_factory, monkey
     best = max((n for n in values if n.startswith("only ")), key=values.__getitem__)
     assert re.search(rf'data-name="{best}">\s*<td>{best} <span class="badge">best single arm', page)
     assert "the 80 decisions" in page
-    # cached per policy version: a reload computes nothing, a new version recomputes
+    # cached: a reload computes nothing; a new policy version recomputes once the cached
+    # answer is older than fresh_s
     api.client.get("/dashboard/experiments/cf")
     assert len(calls) == 1
     d = api.decide(key="cf", unit="late")
@@ -112,6 +114,9 @@ def test_counterfactual_equals_a_direct_computation(api, session_factory, monkey
         {"decision_id": d["decision_id"], "kind": "click", "reward_id": "late"},
         scope="write",
     )
+    assert "the 80 decisions" in api.client.get("/dashboard/experiments/cf").text
+    assert len(calls) == 1
+    cache.fresh_s = 0.0
     assert "the 81 decisions" in api.client.get("/dashboard/experiments/cf").text
     assert len(calls) == 2
 
