@@ -44,9 +44,10 @@ class PolicyValue:
 
     policy: str
     kind: str  # logged | uniform | arm | current
-    snips: float
-    snips_low: float
-    snips_high: float
+    #: None for a single arm never served in these decisions (nothing to weight)
+    snips: float | None
+    snips_low: float | None
+    snips_high: float | None
     ips: float | None
     ips_low: float | None
     ips_high: float | None
@@ -122,10 +123,14 @@ def counterfactual(session: Session, exp: Experiment, state: PolicyState) -> Cou
         _row("uniform", "uniform", log, ope_policies.uniform(k), scale),
         _row("current allocation, frozen", "current", log, allocation, scale),
     ]
+    served = np.bincount(log.actions, minlength=k)
     arms = [
-        _row(f"only {name}", "arm", log, np.eye(k)[j], scale) for j, name in enumerate(exp.arms)
+        _row(f"only {name}", "arm", log, np.eye(k)[j], scale)
+        if served[j]
+        else PolicyValue(f"only {name}", "arm", None, None, None, None, None, None, 0.0)
+        for j, name in enumerate(exp.arms)
     ]
-    best = max(range(k), key=lambda j: arms[j].snips)
+    best = max((j for j in range(k) if served[j]), key=lambda j: arms[j].snips or 0.0)
     arms[best] = replace(arms[best], best_arm=True)
     return Counterfactual(rows + arms, log.n_rounds, version, capped)
 

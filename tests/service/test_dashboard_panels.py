@@ -207,3 +207,26 @@ def test_slots_panel_of_a_fused_experiment(sapi):
         assert int(re.search(r'data-field="impressions">(\d+)<', body).group(1)) == 40
     assert total_clicks == {arm: s["clicks"] for arm, s in stats.items()}
     assert 'id="chart-slots"' in page and 'id="slots-data"' in page
+
+
+def test_an_arm_never_served_has_no_estimate(api, session_factory):
+    api.experiment(key="tiny", reward_window_s=None)
+    for i in range(2):
+        d = api.decide(key="tiny", unit=f"u{i}")
+        r = api.post(
+            "/v1/experiments/tiny/rewards",
+            {"decision_id": d["decision_id"], "kind": "click", "reward_id": f"r{i}"},
+            scope="write",
+        )
+        assert r.status_code == 200
+    with session_factory() as session:
+        exp, state = load(session, "tiny")
+        cf = web_counterfactual.counterfactual(session, exp, state)
+    singles = [r for r in cf.rows if r.kind == "arm"]
+    unserved = [r for r in singles if r.snips is None]
+    assert len(unserved) >= 1 and all(r.ess == 0.0 and not r.best_arm for r in unserved)
+    assert sum(r.best_arm for r in singles) == 1
+    assert all(r.snips is not None for r in cf.rows if r.kind != "arm")
+    login(api.client, api.keys["read"])
+    page = api.client.get("/dashboard/experiments/tiny").text
+    assert "never served in these decisions" in page and "nan" not in page.lower()
