@@ -35,7 +35,7 @@ from simulations.service_log import load_service_log
 
 #: Newest settled decisions evaluated (bounds the cost of the panel).
 CAP = 5_000
-N_BOOTSTRAP = 500
+N_BOOTSTRAP = 200
 
 
 @dataclass(frozen=True)
