@@ -195,7 +195,10 @@ def main() -> None:
             raw = fill(settings, args.decisions, args.arms, args.updates, args.seed)
             fill_s = time.perf_counter() - t0
             with TestClient(create_app(settings)) as client:
-                r = client.post("/dashboard/login", data={"key": raw}, follow_redirects=False)
+                form = client.get("/dashboard/login").text  # the login form's CSRF token
+                csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                login = {"key": raw, "csrf": csrf}
+                r = client.post("/dashboard/login", data=login, follow_redirects=False)
                 assert r.status_code == 303
                 client.get("/dashboard/experiments/bench")  # warm-up (imports, caches)
                 page = timed(client, "/dashboard/experiments/bench", args.repeat)

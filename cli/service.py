@@ -68,6 +68,16 @@ def serve(
             file_okay=False,
         ),
     ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(
+            "--reports",
+            help="Folder of 'simulate' / 'replay' output folders the dashboard shows under "
+            "/dashboard/reports (read sessions). Default: BANDIT_FUSION_REPORTS_DIR.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn."""
     import os
@@ -78,6 +88,8 @@ def serve(
 
     if models is not None:  # the workers build their settings from the environment
         os.environ["BANDIT_FUSION_MODELS_DIR"] = str(models.resolve())
+    if reports is not None:
+        os.environ["BANDIT_FUSION_REPORTS_DIR"] = str(reports.resolve())
     settings = _settings()
     if settings.models_dir is not None:
         from service.recommenders import load_models

@@ -35,6 +35,7 @@ The schema metadata key ``bandit_fusion`` holds JSON with ``format`` (1), ``expe
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,18 @@ __all__ = ["EXPORT_FORMAT", "export_log", "export_log_from_url", "write_export"]
 EXPORT_FORMAT = 1
 
 
-def export_log(session: Session, key: str) -> pa.Table:
+def export_log(
+    session: Session,
+    key: str,
+    *,
+    newest: int | None = None,
+    made_before: dt.datetime | None = None,
+) -> pa.Table:
     """The decision log of experiment ``key`` with each decision's rewards (see module doc).
 
-    Raises :class:`service.errors.NotFound` for an unknown experiment.
+    ``made_before`` keeps the decisions made before that instant (for example those whose
+    reward window has closed); ``newest`` keeps the last ``newest`` of them (still in the
+    order they were made). Raises :class:`service.errors.NotFound` for an unknown experiment.
     """
     exp = session.scalar(select(Experiment).where(Experiment.key == key))
     if exp is None:
@@ -83,7 +92,7 @@ def export_log(session: Session, key: str) -> pa.Table:
         .group_by(Reward.decision_id)
         .subquery()
     )
-    rows = session.execute(
+    query = (
         select(
             Decision.id,
             Decision.created_at,
@@ -99,8 +108,14 @@ def export_log(session: Session, key: str) -> pa.Table:
         )
         .outerjoin(rewards, rewards.c.decision_id == Decision.id)
         .where(Decision.experiment_id == exp.id)
-        .order_by(Decision.created_at, Decision.id)
-    ).all()
+    )
+    if made_before is not None:
+        query = query.where(Decision.created_at < made_before)
+    if newest is None:
+        rows = session.execute(query.order_by(Decision.created_at, Decision.id)).all()
+    else:
+        last = query.order_by(Decision.created_at.desc(), Decision.id.desc()).limit(newest)
+        rows = session.execute(last).all()[::-1]
     n, k = len(rows), len(arms)
     probs = np.zeros((n, k))
     for i, row in enumerate(rows):

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         "a random one per process, so sessions end when the service restarts and need a "
         "single worker.",
     )
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Folder whose sub-folders (outputs of 'bandit-fusion simulate' or 'replay', "
+        "each with a summary.json) the dashboard shows under /dashboard/reports.",
+    )
     dashboard_session_s: int = Field(
         default=8 * 3600, ge=60, le=7 * 86400, description="Lifetime of a dashboard session."
     )

@@ -27,7 +27,15 @@ from service.store import dashboard as views
 from service.store import experiments as experiment_store
 from service.store import insights
 from service.store.keys import KeyInfo, active_key, verify_api_key
-from service.web_session import COOKIE, SessionSigner, SessionToken
+from service.web_counterfactual import CounterfactualCache
+from service.web_panels import experiment_panels
+from service.web_session import (
+    COOKIE,
+    LOGIN_COOKIE,
+    LOGIN_LIFETIME_S,
+    SessionSigner,
+    SessionToken,
+)
 from service.web_views import WINNER_PROB_BEST, age, arms_csv, health_verdict
 
 HERE = Path(__file__).resolve().parent.parent
@@ -35,6 +43,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 STATIC = {
     "dashboard.js": HERE / "static" / "dashboard.js",
     "dashboard.css": HERE / "static" / "dashboard.css",
+    "panels.js": HERE / "static" / "panels.js",
+    "panels.css": HERE / "static" / "panels.css",
 }
 STATUSES = ("active", "paused", "stopped")
 ACTIONS = ("pause", "resume", "stop")
@@ -56,7 +66,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     secret = settings.dashboard_secret
     raw = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
     app.state.session_signer = SessionSigner(raw, settings.dashboard_session_s)
+    app.state.counterfactual_cache = CounterfactualCache()  # panels (service.web_panels)
     app.include_router(router)
+    from service.routes import reports  # imports this module: installed after it
+
+    app.include_router(reports.router)
 
 
 @dataclass(frozen=True)
@@ -130,18 +144,40 @@ def static_file(name: str) -> FileResponse:
     return FileResponse(STATIC[name], media_type=kind, headers={"Cache-Control": "no-cache"})
 
 
+def _login_page(request: Request, error: str | None, code: int = 200) -> Response:
+    """The login form with its CSRF token, and the login cookie that token matches."""
+    signer = _signer(request)
+    nonce = signer.login_nonce(request.cookies.get(LOGIN_COOKIE))
+    context = {"error": error, "csrf": signer.login_csrf(nonce)}
+    response = _page(request, "login.html", context, code)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=LOGIN_LIFETIME_S,
+        path="/dashboard/login",
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.environment == "production",
+    )
+    return response
+
+
 @router.get("/login")
 def login_page(request: Request) -> Response:
-    return _page(request, "login.html", {"error": None})
+    return _login_page(request, None)
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Exchange an API key (read scope or more) for a session cookie."""
-    raw = (await _form(request)).get("key", "").strip()
+    """Exchange an API key (read scope or more) for a session cookie; the form's CSRF token
+    must match the login cookie set with the form."""
+    form = await _form(request)
+    if not _signer(request).login_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+        return _login_page(request, "The login form expired or came from elsewhere: retry.", 403)
+    raw = form.get("key", "").strip()
     key = await run_in_threadpool(_verify, request, raw) if raw and len(raw) <= 200 else None
     if key is None:
-        return _page(request, "login.html", {"error": "Unknown or revoked API key."}, 401)
+        return _login_page(request, "Unknown or revoked API key.", 401)
     settings: Settings = request.app.state.settings
     response = RedirectResponse("/dashboard", status.HTTP_303_SEE_OTHER, headers=HEADERS)
     response.set_cookie(
@@ -153,16 +189,18 @@ async def login(request: Request) -> Response:
         samesite="strict",
         secure=settings.environment == "production",
     )
+    response.delete_cookie(LOGIN_COOKIE, path="/dashboard/login", httponly=True, samesite="strict")
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """End the session: the cookie is cleared and its nonce refused (see web_session)."""
     viewer = await run_in_threadpool(_viewer, request)
-    if viewer is not None and not _signer(request).csrf_ok(
-        viewer.token, (await _form(request)).get("csrf")
-    ):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+    if viewer is not None:
+        if not _signer(request).csrf_ok(viewer.token, (await _form(request)).get("csrf")):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+        _signer(request).revoke(viewer.token)
     response = _to_login()
     response.delete_cookie(COOKIE, path="/dashboard", httponly=True, samesite="strict")
     return response
@@ -207,6 +245,7 @@ def experiment_page(key: KeyPath, request: Request) -> Response:
         stats = insights.experiment_stats(session, key)
         health = insights.health(session, key, failures.get(key))
         series = views.policy_series(session, key)
+        panels = experiment_panels(session, key, stats, request.app.state.counterfactual_cache)
         session.rollback()
     chart = {
         "arms": series.arms,
@@ -228,6 +267,7 @@ def experiment_page(key: KeyPath, request: Request) -> Response:
             "chart": chart,
             "age": age,
             "actions": ACTIONS,
+            "panels": panels,
         },
     )
 

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,7 @@ from service.models import utcnow
 from service.policies import PolicyCache
 from service.store import keys as key_store
 from service.store import learning
-from service.web_session import COOKIE, SessionSigner
+from service.web_session import COOKIE, LOGIN_COOKIE, SessionSigner
 from service.web_views import WINNER_PROB_BEST
 
 ROW = re.compile(r'<tr data-arm="([^"]+)">(.*?)</tr>', re.S)
@@ -48,8 +49,17 @@ def drive(api, session_factory, key: str = "exp", n: int = 60) -> None:
         learning.settle(session, key, PolicyCache(), now=later)
 
 
+def login_form(client: TestClient, **fields: str) -> Any:
+    """POST the login form as a browser does: GET the page (its cookie and token) first."""
+    page = client.get("/dashboard/login")
+    assert page.status_code == 200 and LOGIN_COOKIE in client.cookies
+    return client.post(
+        "/dashboard/login", data={"csrf": csrf_of(page.text), **fields}, follow_redirects=False
+    )
+
+
 def login(client: TestClient, raw: str) -> None:
-    r = client.post("/dashboard/login", data={"key": raw}, follow_redirects=False)
+    r = login_form(client, key=raw)
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/dashboard"
     cookie = r.headers["set-cookie"]
@@ -73,7 +83,7 @@ def test_pages_need_a_session(api, session_factory):
     assert c.post("/dashboard/experiments/exp/pause", data={"csrf": "x"}).status_code == 401
     # an API key in a header is not a session
     assert c.get("/dashboard", headers=api.h("admin"), follow_redirects=False).status_code == 303
-    r = c.post("/dashboard/login", data={"key": "bf_wrong"})
+    r = login_form(c, key="bf_wrong")
     assert r.status_code == 401 and "Unknown or revoked" in r.text
     r = c.post("/dashboard/login", data={f"f{i}": "x" for i in range(50)})
     assert r.status_code == 400 and "too many fields" in r.text
@@ -195,14 +205,43 @@ def test_admin_actions_need_the_csrf_token(api, session_factory):
     assert c.post("/dashboard/experiments/exp/explode", data={"csrf": token}).status_code == 404
 
 
+def test_login_form_needs_its_csrf_token(api, session_factory):
+    drive(api, session_factory, n=4)
+    c = api.client
+    raw = api.keys["read"]
+    # no form fetched: no login cookie, so no token can match (a cross-site POST)
+    r = c.post("/dashboard/login", data={"key": raw, "csrf": "0" * 64}, follow_redirects=False)
+    assert r.status_code == 403 and COOKIE not in c.cookies
+    page = c.get("/dashboard/login")
+    assert 'name="csrf"' in page.text
+    assert "httponly" in page.headers["set-cookie"].lower()
+    for wrong in ({}, {"csrf": "0" * 64}, {"csrf": ""}):
+        r = c.post("/dashboard/login", data={"key": raw, **wrong}, follow_redirects=False)
+        assert r.status_code == 403 and "expired or came from elsewhere" in r.text
+        assert COOKIE not in c.cookies
+    # the token of another login cookie does not fit this one
+    other = TestClient(c.app)
+    foreign = csrf_of(other.get("/dashboard/login").text)
+    r = c.post("/dashboard/login", data={"key": raw, "csrf": foreign}, follow_redirects=False)
+    assert r.status_code == 403 and COOKIE not in c.cookies
+    login(c, raw)
+    assert c.get("/dashboard", follow_redirects=False).status_code == 200
+
+
 def test_logout_and_revocation_end_the_session(api, session_factory):
     drive(api, session_factory, n=6)
     c = api.client
     login(c, api.keys["read"])
+    copied = c.cookies[COOKIE]
     token = csrf_of(c.get("/dashboard").text)
+    assert c.post("/dashboard/logout", data={"csrf": "0" * 64}).status_code == 403
     r = c.post("/dashboard/logout", data={"csrf": token}, follow_redirects=False)
     assert r.status_code == 303 and COOKIE not in c.cookies
     assert c.get("/dashboard", follow_redirects=False).status_code == 303
+    # a copy of the logged-out cookie is refused too
+    c.cookies.set(COOKIE, copied, path="/dashboard")
+    assert c.get("/dashboard", follow_redirects=False).status_code == 303
+    c.cookies.clear()
     login(c, api.keys["read"])
     assert c.get("/dashboard", follow_redirects=False).status_code == 200
     with session_factory() as session:
