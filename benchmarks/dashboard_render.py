@@ -193,6 +193,16 @@ def timed(client: TestClient, url: str, repeat: int) -> list[float]:
     return out
 
 
+def profile(client: TestClient, url: str) -> None:
+    """Print the 30 most expensive calls (cumulative time) of one request."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.runcall(client.get, url)
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
@@ -203,6 +213,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--check", action="store_true", help="confirm with the audit's rebuild")
+    ap.add_argument("--profile", action="store_true", help="print a profile of one page")
     args = ap.parse_args()
     base: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 0}
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,6 +241,8 @@ def main() -> None:
                 client.get("/dashboard/experiments/bench")  # warm-up (imports, caches)
                 page = timed(client, "/dashboard/experiments/bench", args.repeat)
                 listing = timed(client, "/dashboard", args.repeat)
+                if args.profile:
+                    profile(client, "/dashboard/experiments/bench")
         finally:
             if schema is not None:
                 with admin.begin() as conn:

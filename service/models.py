@@ -202,6 +202,9 @@ class ArmSeries(Base):
     n_learned: Mapped[int] = mapped_column(BigInt)
     reward_sum: Mapped[float] = mapped_column(Float)  # normalised
     reward_sq_sum: Mapped[float] = mapped_column(Float)
+    #: probability of being best at this update; only at the updates
+    #: :func:`service.store.series.keeps_prob_best` names (None elsewhere)
+    prob_best: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ApiKey(Base):

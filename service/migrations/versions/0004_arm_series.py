@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.Column('n_learned', BigInt, nullable=False),
     sa.Column('reward_sum', sa.Float(), nullable=False),
     sa.Column('reward_sq_sum', sa.Float(), nullable=False),
+    sa.Column('prob_best', sa.Float(), nullable=True),
     sa.ForeignKeyConstraint(['experiment_id'], ['experiments.id'], name=op.f('fk_arm_series_experiment_id_experiments'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('experiment_id', 'seq', 'arm', name=op.f('pk_arm_series'))
     )
@@ -51,6 +52,7 @@ def _backfill(conn: sa.Connection) -> None:
     table = sa.table(
         'arm_series', sa.column('experiment_id'), sa.column('seq'), sa.column('arm'),
         sa.column('n_learned'), sa.column('reward_sum'), sa.column('reward_sq_sum'),
+        sa.column('prob_best'),
     )
     for exp_id, arms, definition in conn.execute(
         sa.select(experiments.c.id, experiments.c.arms, experiments.c.reward_definition)
@@ -72,7 +74,8 @@ def _backfill(conn: sa.Connection) -> None:
         for j in range(0, len(rows), 10_000):
             conn.execute(table.insert(), [
                 {'experiment_id': exp_id, 'seq': r.seq, 'arm': r.arm, 'n_learned': r.n_learned,
-                 'reward_sum': r.reward_sum, 'reward_sq_sum': r.reward_sq_sum}
+                 'reward_sum': r.reward_sum, 'reward_sq_sum': r.reward_sq_sum,
+                 'prob_best': r.prob_best}
                 for r in rows[j:j + 10_000]
             ])
 
