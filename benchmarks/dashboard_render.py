@@ -193,14 +193,65 @@ def timed(client: TestClient, url: str, repeat: int) -> list[float]:
     return out
 
 
-def profile(client: TestClient, url: str) -> None:
-    """Print the 30 most expensive calls (cumulative time) of one request."""
-    import cProfile
-    import pstats
+def parts(settings: Settings, repeat: int) -> dict[str, float]:
+    """Median seconds of each read behind the experiment page, called directly."""
+    from service.store import dashboard, insights
 
-    prof = cProfile.Profile()
-    prof.runcall(client.get, url)
-    pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+    engine = make_engine(settings)
+    calls = {
+        "stats": lambda s: insights.experiment_stats(s, "bench"),
+        "health": lambda s: insights.health(s, "bench"),
+        "time series": lambda s: dashboard.time_series(
+            s, "bench", insights.experiment_stats(s, "bench")
+        ),
+        "list rows": lambda s: dashboard.experiment_rows(s, None, None),
+    }
+    out = {}
+    with make_sessionmaker(engine)() as session:
+        for name, call in calls.items():
+            xs = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                call(session)
+                xs.append(time.perf_counter() - t0)
+                session.rollback()
+            out[name] = float(np.median(xs))
+    engine.dispose()
+    return out
+
+
+def settings_for(args: argparse.Namespace, tmp: str) -> tuple[Settings, bool]:
+    """The store to fill (a temporary one, or ``--keep``'s); True when it is already filled."""
+    base: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 0}
+    if args.backend == "sqlite":
+        path = Path(args.keep) if args.keep else Path(tmp) / "bench.db"
+        filled = path.exists()
+        return Settings(_env_file=None, sqlite_path=path, **base), filled  # type: ignore[call-arg]
+    schema = args.keep or f"bf_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        filled = bool(
+            conn.execute(
+                text("SELECT count(*) FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": schema},
+            ).scalar()
+        )
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    admin.dispose()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=PG_URL,
+        database_schema=schema,
+        **base,
+    )
+    return settings, filled
+
+
+def drop(settings: Settings) -> None:
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
+    admin.dispose()
 
 
 def main() -> None:
@@ -213,27 +264,22 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--check", action="store_true", help="confirm with the audit's rebuild")
-    ap.add_argument("--profile", action="store_true", help="print a profile of one page")
+    ap.add_argument(
+        "--keep",
+        help="SQLite file / PostgreSQL schema to fill and keep (reused as is when it exists)",
+    )
     args = ap.parse_args()
-    base: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if args.backend == "sqlite":
-            settings = Settings(_env_file=None, sqlite_path=Path(tmp) / "bench.db", **base)  # type: ignore[call-arg]
-        else:
-            schema = f"bf_bench_{uuid.uuid4().hex[:12]}"
-            admin = create_engine(PG_URL)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                database_url=PG_URL,
-                database_schema=schema,
-                **base,
-            )
+        settings, filled = settings_for(args, tmp)
         try:
             t0 = time.perf_counter()
-            raw = fill(settings, args)
+            if filled:
+                engine = make_engine(settings)
+                with make_sessionmaker(engine)() as session:
+                    raw, _ = keys.create_api_key(session, "read", "bench")
+                engine.dispose()
+            else:
+                raw = fill(settings, args)
             fill_s = time.perf_counter() - t0
             with TestClient(create_app(settings)) as client:
                 r = client.post("/dashboard/login", data={"key": raw}, follow_redirects=False)
@@ -241,27 +287,28 @@ def main() -> None:
                 client.get("/dashboard/experiments/bench")  # warm-up (imports, caches)
                 page = timed(client, "/dashboard/experiments/bench", args.repeat)
                 listing = timed(client, "/dashboard", args.repeat)
-                if args.profile:
-                    profile(client, "/dashboard/experiments/bench")
+            split = parts(settings, args.repeat)
         finally:
-            if schema is not None:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                admin.dispose()
+            if settings.database_schema and not args.keep:
+                drop(settings)
     result = {
         "backend": args.backend,
         "decisions": args.decisions,
         "arms": args.arms,
         "policy_updates": args.updates,
-        "fill_s": round(fill_s, 1),
+        "fill_s": None if filled else round(fill_s, 1),
         "experiment_page_s": {"median": float(np.median(page)), "max": max(page)},
         "list_page_s": {"median": float(np.median(listing)), "max": max(listing)},
+        "parts_median_s": split,
         "repeat": args.repeat,
     }
     print(f"{args.backend}: {args.decisions:,} decisions, {args.arms} arms, {args.updates} updates")
     print("page                      median s   max s")
     for name, xs in (("experiment", page), ("experiments list", listing)):
         print(f"{name:<24} {np.median(xs):9.3f} {max(xs):7.3f}")
+    print("part of the experiment page  median s")
+    for name, x in split.items():
+        print(f"  {name:<26} {x:8.3f}")
     out = ROOT / "benchmarks" / "results" / f"dashboard_render_{args.backend}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
