@@ -33,6 +33,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +44,11 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# Predicates of the partial indexes on rewards (the queries of service.store.insights use
+# the same literal text, so that both planners match them).
+REPORTED = "kind NOT IN ('none', 'decision')"
+RETRIED = "duplicates > 0"
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so that it stays the rowid alias / autoincrements).
 BigInt = BigInteger().with_variant(Integer(), "sqlite")
@@ -122,7 +128,14 @@ class Decision(Base):
     __tablename__ = "decisions"
     __table_args__ = (
         Index("ix_decisions_experiment_created", "experiment_id", "created_at"),
-        Index("ix_decisions_experiment_version_arm", "experiment_id", "policy_version", "arm"),
+        # covers the per-(version, arm) counts of /stats, /health and the dashboard
+        Index(
+            "ix_decisions_experiment_version_arm",
+            "experiment_id",
+            "policy_version",
+            "arm",
+            "fallback",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex
@@ -148,6 +161,21 @@ class Reward(Base):
         UniqueConstraint("experiment_id", "idempotency_key", name="uq_rewards_idempotency"),
         Index("ix_rewards_decision", "decision_id"),
         Index("ix_rewards_experiment_seq", "experiment_id", "update_seq"),
+        # partial: the reported rewards only (not the one-per-decision observation rows),
+        # and the retried ones; /health counts them without reading the whole log
+        Index(
+            "ix_rewards_reported",
+            "experiment_id",
+            "status",
+            sqlite_where=text(REPORTED),
+            postgresql_where=text(REPORTED),
+        ),
+        Index(
+            "ix_rewards_retried",
+            "experiment_id",
+            sqlite_where=text(RETRIED),
+            postgresql_where=text(RETRIED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)

@@ -1,4 +1,5 @@
-"""arm_series: per policy update and arm, the cumulative learned aggregates (backfilled).
+"""arm_series: per policy update and arm, the cumulative learned aggregates (backfilled);
+indexes that let the dashboard and /health count without reading the whole log.
 
 Revision ID: 0004_arm_series
 Revises: 0003_items
@@ -17,6 +18,8 @@ down_revision: str | None = '0003_items'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+REPORTED = "kind NOT IN ('none', 'decision')"  # the partial indexes' predicates
+RETRIED = "duplicates > 0"
 BigInt = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
 experiments = sa.table(
@@ -45,6 +48,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('experiment_id', 'seq', 'arm', name=op.f('pk_arm_series'))
     )
     _backfill(op.get_bind())
+    with op.batch_alter_table('decisions', schema=None) as batch_op:
+        batch_op.drop_index('ix_decisions_experiment_version_arm')
+        batch_op.create_index('ix_decisions_experiment_version_arm', ['experiment_id', 'policy_version', 'arm', 'fallback'], unique=False)
+    with op.batch_alter_table('rewards', schema=None) as batch_op:
+        batch_op.create_index('ix_rewards_reported', ['experiment_id', 'status'], unique=False, sqlite_where=sa.text(REPORTED), postgresql_where=sa.text(REPORTED))
+        batch_op.create_index('ix_rewards_retried', ['experiment_id'], unique=False, sqlite_where=sa.text(RETRIED), postgresql_where=sa.text(RETRIED))
 
 
 def _backfill(conn: sa.Connection) -> None:
@@ -81,4 +90,10 @@ def _backfill(conn: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('rewards', schema=None) as batch_op:
+        batch_op.drop_index('ix_rewards_retried')
+        batch_op.drop_index('ix_rewards_reported')
+    with op.batch_alter_table('decisions', schema=None) as batch_op:
+        batch_op.drop_index('ix_decisions_experiment_version_arm')
+        batch_op.create_index('ix_decisions_experiment_version_arm', ['experiment_id', 'policy_version', 'arm'], unique=False)
     op.drop_table('arm_series')
