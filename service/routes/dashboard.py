@@ -205,8 +205,7 @@ def experiment_page(key: KeyPath, request: Request) -> Response:
     failures = request.app.state.background_failures
     with request.app.state.read_sessionmaker() as session:
         exp = experiment_store.get_experiment(session, key)
-        stats = insights.experiment_stats(session, key)
-        health = insights.health(session, key, failures.get(key))
+        stats, health = insights.stats_and_health(session, key, failures.get(key))
         series = views.time_series(session, key, stats)
         session.rollback()
     chart = chart_data(series)

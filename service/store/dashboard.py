@@ -218,12 +218,33 @@ def _prob_best(session: Session, exp_id: int, seqs: list[int], n: int) -> dict[i
 
 
 def _daily(session: Session, exp_id: int) -> tuple[list[str], list[int]]:
-    """Decisions per UTC day (fallback answers included), counted in SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        day = func.to_char(func.timezone("UTC", Decision.created_at), "YYYY-MM-DD")
-    else:  # SQLite stores UTC text "YYYY-MM-DD HH:MM:SS..."
-        day = func.substr(Decision.created_at, 1, 10)
-    rows = session.execute(
-        select(day, func.count()).where(Decision.experiment_id == exp_id).group_by(day).order_by(day)
-    ).all()
-    return [str(d) for d, _ in rows], [int(c) for _, c in rows]
+    """Decisions per UTC day (fallback answers included), the last ``MAX_POINTS`` days.
+
+    One ``count`` per day over ``ix_decisions_experiment_created``: an index range each,
+    cheaper than grouping every row by a day expression (which sorts them).
+    """
+    first, last = session.execute(
+        select(func.min(Decision.created_at), func.max(Decision.created_at)).where(
+            Decision.experiment_id == exp_id
+        )
+    ).one()
+    if first is None:
+        return [], []
+    end = as_utc(last).date()
+    start = max(as_utc(first).date(), end - dt.timedelta(days=MAX_POINTS - 1))
+    days, counts = [], []
+    day = start
+    while day <= end:
+        lo = dt.datetime.combine(day, dt.time(), dt.UTC)
+        c = session.scalar(
+            select(func.count()).where(
+                Decision.experiment_id == exp_id,
+                Decision.created_at >= lo,
+                Decision.created_at < lo + dt.timedelta(days=1),
+            )
+        )
+        if c:
+            days.append(day.isoformat())
+            counts.append(int(c))
+        day += dt.timedelta(days=1)
+    return days, counts

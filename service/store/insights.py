@@ -65,12 +65,16 @@ def decision_counts(session: Session, exp_id: int, n_arms: int) -> DecisionCount
     return DecisionCounts(counts, fallback, by_version)
 
 
-def experiment_stats(session: Session, key: str) -> StatsOut:
+def experiment_stats(
+    session: Session, key: str, made: DecisionCounts | None = None
+) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with its 95% interval,
-    probability of being best, expected loss and current weight."""
+    probability of being best, expected loss and current weight.
+
+    ``made``: the experiment's :func:`decision_counts` when the caller already has them."""
     exp, state = load(session, key)
     n = len(exp.arms)
-    counts = decision_counts(session, exp.id, n).per_arm
+    counts = (made or decision_counts(session, exp.id, n)).per_arm
     rows = {
         s.arm: s for s in session.scalars(select(ArmStat).where(ArmStat.experiment_id == exp.id))
     }
@@ -144,11 +148,14 @@ def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:
     )
 
 
-def health(session: Session, key: str, failure: Failure | None = None) -> HealthOut:
+def health(
+    session: Session, key: str, failure: Failure | None = None, made: DecisionCounts | None = None
+) -> HealthOut:
     """Sample-ratio test, pending / late / orphan / duplicate / ignored reward counts and
-    the last policy update of an experiment; ``failure``: its last background failure."""
+    the last policy update of an experiment; ``failure``: its last background failure;
+    ``made``: as for :func:`experiment_stats`."""
     exp, state = load(session, key)
-    made = decision_counts(session, exp.id, len(exp.arms))
+    made = made or decision_counts(session, exp.id, len(exp.arms))
     srm = _srm(session, exp, made)
     decisions, fallback = int(made.per_arm.sum()), made.fallback
     counts = dict(
@@ -190,3 +197,13 @@ def health(session: Session, key: str, failure: Failure | None = None) -> Health
         background_error=failure.message if failure else None,
         background_error_at=failure.at if failure else None,
     )
+
+
+def stats_and_health(
+    session: Session, key: str, failure: Failure | None = None
+) -> tuple[StatsOut, HealthOut]:
+    """:func:`experiment_stats` and :func:`health` from one read of the decision counts
+    (the costly part of both on a large log), as the dashboard's experiment page needs."""
+    exp, _ = load(session, key)
+    made = decision_counts(session, exp.id, len(exp.arms))
+    return experiment_stats(session, key, made), health(session, key, failure, made)
