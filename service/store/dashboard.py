@@ -10,6 +10,7 @@ the size of the log. Means, intervals and probabilities of being best are those 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -158,7 +159,7 @@ def time_series(
 
 
 def _listed(a: np.ndarray) -> list[list[float | None]]:
-    return [[None if np.isnan(x) else float(x) for x in row] for row in a]
+    return [[None if math.isnan(x) else x for x in row] for row in a.tolist()]
 
 
 def _evenly(total: int, most: int) -> list[int]:
@@ -189,7 +190,7 @@ def _cumulative(session: Session, exp_id: int, seqs: list[int], n: int) -> np.nd
     out = np.zeros((len(seqs), n, 3))
     row = {s: i for i, s in enumerate(seqs)}
     for j in range(0, len(seqs), CHUNK):
-        for seq, arm, k, s, q in session.execute(
+        got = session.execute(
             select(
                 ArmSeries.seq,
                 ArmSeries.arm,
@@ -197,8 +198,11 @@ def _cumulative(session: Session, exp_id: int, seqs: list[int], n: int) -> np.nd
                 ArmSeries.reward_sum,
                 ArmSeries.reward_sq_sum,
             ).where(ArmSeries.experiment_id == exp_id, ArmSeries.seq.in_(seqs[j : j + CHUNK]))
-        ):
-            out[row[int(seq)], arm] = (k, s, q)
+        ).all()
+        if got:
+            a = np.array([tuple(r) for r in got], dtype=float)
+            at = np.array([row[int(x)] for x in a[:, 0]])
+            out[at, a[:, 1].astype(np.int64)] = a[:, 2:]
     return out
 
 
@@ -223,12 +227,10 @@ def _daily(session: Session, exp_id: int) -> tuple[list[str], list[int]]:
     One ``count`` per day over ``ix_decisions_experiment_created``: an index range each,
     cheaper than grouping every row by a day expression (which sorts them).
     """
-    first, last = session.execute(
-        select(func.min(Decision.created_at), func.max(Decision.created_at)).where(
-            Decision.experiment_id == exp_id
-        )
-    ).one()
-    if first is None:
+    mine = Decision.experiment_id == exp_id  # one aggregate per query: an index probe each
+    first = session.scalar(select(func.min(Decision.created_at)).where(mine))
+    last = session.scalar(select(func.max(Decision.created_at)).where(mine))
+    if first is None or last is None:
         return [], []
     end = as_utc(last).date()
     start = max(as_utc(first).date(), end - dt.timedelta(days=MAX_POINTS - 1))
