@@ -59,7 +59,9 @@ def _stamp(t: dt.datetime, sqlite: bool) -> Any:
     return t.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else t
 
 
-def bulk(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+def bulk(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
     """Insert ``rows`` with the backend's fastest path (COPY, or the driver's executemany)."""
     cols = ", ".join(columns)
     raw: Any = conn.connection.driver_connection
@@ -69,7 +71,7 @@ def bulk(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[tu
                 copy.write_row(row)
     else:
         marks = ", ".join("?" for _ in columns)
-        raw.cursor().executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608
+        raw.cursor().executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
 
 
 DEC_COLS = (

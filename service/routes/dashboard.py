@@ -27,8 +27,8 @@ from service.store import dashboard as views
 from service.store import experiments as experiment_store
 from service.store import insights
 from service.store.keys import KeyInfo, active_key, verify_api_key
-from service.web_session import COOKIE, SessionSigner, SessionToken
 from service.web_charts import chart_data, series_csv
+from service.web_session import COOKIE, SessionSigner, SessionToken
 from service.web_views import WINNER_PROB_BEST, age, arms_csv, health_verdict
 
 HERE = Path(__file__).resolve().parent.parent

@@ -217,7 +217,8 @@ def _prob_best(session: Session, exp_id: int, seqs: list[int], n: int) -> dict[i
                 ArmSeries.prob_best.is_not(None),
             )
         ):
-            out.setdefault(int(seq), [0.0] * n)[arm] = float(p)
+            if p is not None:  # (the filter above: never None)
+                out.setdefault(int(seq), [0.0] * n)[arm] = float(p)
     return out
 
 

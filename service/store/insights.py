@@ -23,7 +23,7 @@ NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of ear
 # literal SQL (a planner matches a partial index only on the same literal terms).
 REPORTED = text(models.REPORTED)
 RETRIED = text(models.RETRIED)
-assert models.REPORTED == "kind NOT IN ({})".format(", ".join(f"'{k}'" for k in NOT_REWARDS))
+assert "kind NOT IN ({})".format(", ".join(f"'{k}'" for k in NOT_REWARDS)) == models.REPORTED
 
 
 def allocation(session: Session, key: str) -> AllocationOut:
@@ -65,9 +65,7 @@ def decision_counts(session: Session, exp_id: int, n_arms: int) -> DecisionCount
     return DecisionCounts(counts, fallback, by_version)
 
 
-def experiment_stats(
-    session: Session, key: str, made: DecisionCounts | None = None
-) -> StatsOut:
+def experiment_stats(session: Session, key: str, made: DecisionCounts | None = None) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with its 95% interval,
     probability of being best, expected loss and current weight.
 

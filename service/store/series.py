@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from service import stats
 from service.models import ArmSeries, ArmStat
 
+
 def keeps_prob_best(seq: int) -> bool:
     """Whether update ``seq`` stores the probability of being best (see the module doc)."""
     if seq < 1:
