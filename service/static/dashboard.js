@@ -55,7 +55,8 @@ function drawCharts(data) {
                  layout("Weights over time (markers: policy updates)", "weight"), config);
   Plotly.newPlot("chart-traffic",
                  [{ x: data.days, y: data.daily_decisions, type: "bar", name: "decisions" }],
-                 layout("Decisions per day (UTC)", "decisions"), config);
+                 layout("Decisions per day (UTC)", "decisions",
+                        { xaxis: { type: "category" } }), config);
 }
 
 var node = document.getElementById("chart-data");
