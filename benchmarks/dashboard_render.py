@@ -1,16 +1,22 @@
 """Server-side render time of the dashboard's experiment and list pages on a large log.
 
 Fills a fresh store (a temporary SQLite file, or a new schema on PostgreSQL) with one
-experiment of ``--arms`` arms, ``--updates`` policy updates and ``--decisions`` decisions,
-each with its one learned observation (a click of value 1 or a zero), written in bulk
-straight into the tables; ``arm_stats`` holds the matching totals. Then logs in through the
-page's form and times ``GET /dashboard/experiments/bench`` and ``GET /dashboard``
-(in-process TestClient, so the figure is the server's work: queries, statistics, template),
+experiment of ``--arms`` arms (Thompson sampling, a reward window), ``--decisions``
+decisions spread over ``--days`` days and learned in ``--updates`` settling updates. The real
+policy is driven: each block of decisions is drawn from the allocation in force and its
+observations (a click of value 1 or a zero) are learned with ``update_batch``, so every
+table holds what the service would have written (decisions with their probabilities, click
+rows and observation rows, ``policy_updates``, ``policy_states``, ``arm_stats`` and
+``arm_series``; ``--check`` runs the audit's rebuild to confirm it). Rows go in with the
+backends' bulk paths (COPY on PostgreSQL, executemany on SQLite), then the tables are
+analysed (and vacuumed on PostgreSQL, as autovacuum would). Then logs in through the page's
+form and times ``GET /dashboard/experiments/bench`` and ``GET /dashboard`` (in-process
+TestClient, so the figure is the server's work: queries, statistics, template),
 ``--repeat`` times each. Prints a table; writes JSON to
 ``benchmarks/results/dashboard_render_<backend>.json``. Not a test: figures depend on the
 machine. Example::
 
-    python benchmarks/dashboard_render.py --backend sqlite --decisions 200000
+    python benchmarks/dashboard_render.py --backend sqlite --decisions 1000000 --arms 20
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,138 +39,227 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import Connection, create_engine, text, update  # noqa: E402
 
+from service import policies  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.db import make_engine, make_sessionmaker  # noqa: E402
-from service.models import ArmStat, Base, Decision, PolicyUpdate, Reward  # noqa: E402
+from service.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
+from service.models import ArmStat, Experiment, PolicyState  # noqa: E402
 from service.schemas import ExperimentCreate  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.store import experiments, keys  # noqa: E402
+from service.store import audit, experiments, keys, series  # noqa: E402
+from service.store.common import jsonable  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-CHUNK = 20_000
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def fill(settings: Settings, n_dec: int, n_arms: int, n_upd: int, seed: int) -> str:
+def _stamp(t: dt.datetime, sqlite: bool) -> Any:
+    """A timestamp as the backend's driver takes it in bulk (SQLite: SQLAlchemy's text form)."""
+    return t.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else t
+
+
+def bulk(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` with the backend's fastest path (COPY, or the driver's executemany)."""
+    cols = ", ".join(columns)
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        raw.cursor().executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+
+
+DEC_COLS = (
+    "id", "experiment_id", "unit_id", "arm", "probabilities", "policy_version", "seed",
+    "fallback", "created_at",
+)  # fmt: skip
+REW_COLS = (
+    "experiment_id", "idempotency_key", "request_hash", "decision_id", "arm", "kind", "value",
+    "status", "late", "orphan", "learned", "normalized", "update_seq", "update_pos",
+    "duplicates", "created_at",
+)  # fmt: skip
+UPD_COLS = ("experiment_id", "seq", "kind", "n_rewards", "allocation", "created_at")
+
+
+def fill(settings: Settings, args: argparse.Namespace) -> str:
     """Create the experiment and its log; return a read key."""
+    n_dec, n_arms, n_upd = args.decisions, args.arms, args.updates
+    upgrade(settings)
     engine = make_engine(settings)
-    Base.metadata.create_all(engine)
+    sqlite = settings.is_sqlite
     with make_sessionmaker(engine)() as session:
         spec = ExperimentCreate(
             key="bench",
             arms=[f"arm{i}" for i in range(n_arms)],
             policy="thompson",
-            seed=seed,
+            seed=args.seed,
             reward={"click": 1},
+            reward_window_s=3600,
         )
         experiments.create_experiment(session, spec)
         raw, _ = keys.create_api_key(session, "read", "bench")
-        exp_id = session.execute(text("SELECT id FROM experiments")).scalar_one()
-    rng = np.random.default_rng(seed)
+        exp = session.query(Experiment).one()
+        exp_id, policy = exp.id, policies.build_policy(exp)
+        allocation = policies.allocation_of(policy)
+    rng = np.random.default_rng(args.seed)
     rates = rng.uniform(0.02, 0.08, n_arms)
-    start = dt.datetime(2026, 1, 1)
-    allocs = rng.dirichlet(np.ones(n_arms) * 5, n_upd)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(PolicyUpdate),
-            [
-                {
-                    "experiment_id": exp_id,
-                    "seq": s + 1,
-                    "kind": "rewards",
-                    "n_rewards": n_dec // n_upd,
-                    "allocation": [float(x) for x in allocs[s]],
-                    "created_at": start + dt.timedelta(minutes=s + 1),
-                }
-                for s in range(n_upd)
-            ],
-        )
-        conn.execute(
-            text("UPDATE policy_states SET version = :v WHERE experiment_id = :e"),
-            {"v": n_upd, "e": exp_id},
-        )
-    probs = [[round(float(x), 6) for x in a] for a in allocs]
+    step = args.days * 86400 / n_dec
+    bounds = np.linspace(0, n_dec, n_upd + 1).astype(np.int64)
+    builder = series.SeriesBuilder(n_arms)
     clicks = np.zeros(n_arms, dtype=np.int64)
-    learned = np.zeros(n_arms, dtype=np.int64)
-    for lo in range(0, n_dec, CHUNK):
-        idx = np.arange(lo, min(n_dec, lo + CHUNK))
-        version = idx * n_upd // n_dec  # the update in force when decided
-        arms = np.array([rng.choice(n_arms, p=allocs[max(v - 1, 0)]) for v in version])
-        hit = rng.random(len(idx)) < rates[arms]
-        np.add.at(clicks, arms, hit)
-        np.add.at(learned, arms, 1)
-        ids = [uuid.uuid4().hex for _ in idx]
-        with engine.begin() as conn:
-            conn.execute(
-                insert(Decision),
-                [
-                    {
-                        "id": ids[k],
-                        "experiment_id": exp_id,
-                        "unit_id": f"u{i}",
-                        "arm": int(arms[k]),
-                        "probabilities": probs[max(int(version[k]) - 1, 0)],
-                        "policy_version": int(version[k]),
-                        "seed": int(i),
-                        "fallback": False,
-                        "created_at": start + dt.timedelta(seconds=int(i) * 60 * n_upd / n_dec),
-                    }
-                    for k, i in enumerate(idx)
-                ],
-            )
-            conn.execute(
-                insert(Reward),
-                [
-                    {
-                        "experiment_id": exp_id,
-                        "idempotency_key": f"settle:{ids[k]}",
-                        "request_hash": "0" * 64,
-                        "decision_id": ids[k],
-                        "arm": int(arms[k]),
-                        "kind": "decision",
-                        "value": float(hit[k]),
-                        "status": "learned",
-                        "learned": True,
-                        "normalized": float(hit[k]),
-                        "update_seq": int(version[k]) + 1,
-                        "update_pos": 0,
-                    }
-                    for k in range(len(idx))
-                ],
-            )
+    state: dict[str, Any] = {}
+    upd_rows: list[tuple[Any, ...]] = []
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM arm_stats WHERE experiment_id = :e"), {"e": exp_id})
+        for v0 in range(0, n_upd, 100):  # in blocks of 100 updates, to bound the memory
+            dec_rows: list[tuple[Any, ...]] = []
+            rew_rows: list[tuple[Any, ...]] = []
+            for v in range(v0, min(v0 + 100, n_upd)):  # decided under v, learned by v + 1
+                lo, hi = int(bounds[v]), int(bounds[v + 1])
+                arms = np.minimum(
+                    np.searchsorted(np.cumsum(allocation), rng.random(hi - lo)), n_arms - 1
+                )
+                hit = (rng.random(hi - lo) < rates[arms]).astype(float)
+                probs = json.dumps(allocation)
+                seen = _stamp(START + dt.timedelta(seconds=hi * step + 1), sqlite)
+                for k, i in enumerate(range(lo, hi)):
+                    did = f"{i:032x}"
+                    a = int(arms[k])
+                    made = _stamp(START + dt.timedelta(seconds=i * step), sqlite)
+                    dec_rows.append((did, exp_id, f"u{i}", a, probs, v, i, False, made))
+                    r = float(hit[k])
+                    rew_rows.append(
+                        (exp_id, f"settle:{did}", "", did, a, "decision", r, "learned", False,
+                         False, True, r, v + 1, k, 0, seen)
+                    )  # fmt: skip
+                    if r:
+                        rew_rows.append(
+                            (exp_id, f"r{i}", "0" * 64, did, a, "click", 1.0, "learned", False,
+                             False, False, None, v + 1, None, 0, made)
+                        )  # fmt: skip
+                    builder.add(v + 1, a, r)
+                np.add.at(clicks, arms, hit.astype(np.int64))
+                policy.update_batch(arms.astype(np.int64), hit)
+                allocation, state = policies.checked_result(policy)
+                upd_rows.append((exp_id, v + 1, "settle", hi - lo, json.dumps(allocation), seen))
+            bulk(conn, "decisions", DEC_COLS, dec_rows)
+            bulk(conn, "rewards", REW_COLS, rew_rows)
+        builder.flush()
+        bulk(conn, "policy_updates", UPD_COLS, upd_rows)
+        series.replace(conn, exp_id, builder.rows)
+        stats = ArmStat.__table__
+        for a in range(n_arms):
+            conn.execute(
+                update(stats)  # type: ignore[arg-type]
+                .where(stats.c.experiment_id == exp_id, stats.c.arm == a)
+                .values(
+                    clicks=int(clicks[a]),
+                    raw_sum=builder.s[a],
+                    n_learned=builder.n[a],
+                    reward_sum=builder.s[a],
+                    reward_sq_sum=builder.q[a],
+                )
+            )
+        states = PolicyState.__table__
         conn.execute(
-            insert(ArmStat),
-            [
-                {
-                    "experiment_id": exp_id,
-                    "arm": a,
-                    "clicks": int(clicks[a]),
-                    "conversions": 0,
-                    "raw_sum": float(clicks[a]),
-                    "n_learned": int(learned[a]),
-                    "reward_sum": float(clicks[a]),
-                    "reward_sq_sum": float(clicks[a]),
-                }
-                for a in range(n_arms)
-            ],
+            update(states)  # type: ignore[arg-type]
+            .where(states.c.experiment_id == exp_id)
+            .values(
+                version=n_upd,
+                state=jsonable(state),
+                allocation=allocation,
+                settled_until=START + dt.timedelta(days=args.days),
+            )
         )
-        if settings.is_sqlite:
-            conn.execute(text("ANALYZE"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE" if sqlite else "VACUUM ANALYZE"))
+    if args.check:
+        with make_sessionmaker(engine)() as session:
+            res = audit.rebuild(session, "bench")
+            assert res.equal, f"rebuild differs ({res.series_differences} series rows)"
+            print("rebuild equals the filled state (policy and arm_series)")
     engine.dispose()
     return raw
 
 
-def timed(client: TestClient, url: str, repeat: int) -> list[float]:
-    out = []
+def timed(client: TestClient, url: str, repeat: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds (this process: server and client) of ``repeat`` GETs.
+
+    The CPU time is the figure to read on a busy machine, where the wall clock also counts
+    the time other processes held the cores."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = client.get(url)
-        out.append(time.perf_counter() - t0)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         assert r.status_code == 200, r.text[:300]
+    return wall, cpu
+
+
+def parts(settings: Settings, repeat: int) -> dict[str, float]:
+    """Median wall-clock seconds of each read behind the experiment page, called directly."""
+    from service.store import dashboard, insights
+
+    engine = make_engine(settings)
+    calls = {
+        "stats": lambda s: insights.experiment_stats(s, "bench"),
+        "health": lambda s: insights.health(s, "bench"),
+        "time series": lambda s: dashboard.time_series(
+            s, "bench", insights.experiment_stats(s, "bench")
+        ),
+        "list rows": lambda s: dashboard.experiment_rows(s, None, None),
+    }
+    out = {}
+    with make_sessionmaker(engine)() as session:
+        for name, call in calls.items():
+            xs = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                call(session)
+                xs.append(time.perf_counter() - t0)
+                session.rollback()
+            out[name] = float(np.median(xs))
+    engine.dispose()
     return out
+
+
+def settings_for(args: argparse.Namespace, tmp: str) -> tuple[Settings, bool]:
+    """The store to fill (a temporary one, or ``--keep``'s); True when it is already filled."""
+    base: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 0}
+    if args.backend == "sqlite":
+        path = Path(args.keep) if args.keep else Path(tmp) / "bench.db"
+        filled = path.exists()
+        return Settings(_env_file=None, sqlite_path=path, **base), filled  # type: ignore[call-arg]
+    schema = args.keep or f"bf_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        filled = bool(
+            conn.execute(
+                text("SELECT count(*) FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": schema},
+            ).scalar()
+        )
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    admin.dispose()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=PG_URL,
+        database_schema=schema,
+        **base,
+    )
+    return settings, filled
+
+
+def drop(settings: Settings) -> None:
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
+    admin.dispose()
 
 
 def main() -> None:
@@ -172,27 +269,25 @@ def main() -> None:
     ap.add_argument("--arms", type=int, default=20)
     ap.add_argument("--updates", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--check", action="store_true", help="confirm with the audit's rebuild")
+    ap.add_argument(
+        "--keep",
+        help="SQLite file / PostgreSQL schema to fill and keep (reused as is when it exists)",
+    )
     args = ap.parse_args()
-    base: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        schema = None
-        if args.backend == "sqlite":
-            settings = Settings(_env_file=None, sqlite_path=Path(tmp) / "bench.db", **base)  # type: ignore[call-arg]
-        else:
-            schema = f"bf_bench_{uuid.uuid4().hex[:12]}"
-            admin = create_engine(PG_URL)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                database_url=PG_URL,
-                database_schema=schema,
-                **base,
-            )
+        settings, filled = settings_for(args, tmp)
         try:
             t0 = time.perf_counter()
-            raw = fill(settings, args.decisions, args.arms, args.updates, args.seed)
+            if filled:
+                engine = make_engine(settings)
+                with make_sessionmaker(engine)() as session:
+                    raw, _ = keys.create_api_key(session, "read", "bench")
+                engine.dispose()
+            else:
+                raw = fill(settings, args)
             fill_s = time.perf_counter() - t0
             with TestClient(create_app(settings)) as client:
                 form = client.get("/dashboard/login").text  # the login form's CSRF token
@@ -203,25 +298,32 @@ def main() -> None:
                 client.get("/dashboard/experiments/bench")  # warm-up (imports, caches)
                 page = timed(client, "/dashboard/experiments/bench", args.repeat)
                 listing = timed(client, "/dashboard", args.repeat)
+            split = parts(settings, args.repeat)
         finally:
-            if schema is not None:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                admin.dispose()
+            if settings.database_schema and not args.keep:
+                drop(settings)
     result = {
         "backend": args.backend,
         "decisions": args.decisions,
         "arms": args.arms,
         "policy_updates": args.updates,
-        "fill_s": round(fill_s, 1),
-        "experiment_page_s": {"median": float(np.median(page)), "max": max(page)},
-        "list_page_s": {"median": float(np.median(listing)), "max": max(listing)},
+        "fill_s": None if filled else round(fill_s, 1),
+        "experiment_page_s": {"median": float(np.median(page[0])), "max": max(page[0])},
+        "experiment_page_cpu_s": {"median": float(np.median(page[1])), "max": max(page[1])},
+        "list_page_s": {"median": float(np.median(listing[0])), "max": max(listing[0])},
+        "list_page_cpu_s": {"median": float(np.median(listing[1])), "max": max(listing[1])},
+        "load_average": os.getloadavg()[0],
+        "parts_median_s": split,
         "repeat": args.repeat,
     }
     print(f"{args.backend}: {args.decisions:,} decisions, {args.arms} arms, {args.updates} updates")
-    print("page                      median s   max s")
-    for name, xs in (("experiment", page), ("experiments list", listing)):
-        print(f"{name:<24} {np.median(xs):9.3f} {max(xs):7.3f}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    print("page                      median s   max s   median CPU s")
+    for name, (xs, cs) in (("experiment", page), ("experiments list", listing)):
+        print(f"{name:<24} {np.median(xs):9.3f} {max(xs):7.3f} {np.median(cs):14.3f}")
+    print("part of the experiment page  median s")
+    for name, x in split.items():
+        print(f"  {name:<26} {x:8.3f}")
     out = ROOT / "benchmarks" / "results" / f"dashboard_render_{args.backend}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

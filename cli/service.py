@@ -186,10 +186,11 @@ def rebuild(
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every experiment.")] = False,
     write: Annotated[
-        bool, typer.Option(help="Replace the live state with the rebuilt one.")
+        bool, typer.Option(help="Replace the live state (and arm_series) with the rebuilt one.")
     ] = False,
 ) -> None:
-    """Recompute policy states from the stored decisions and rewards; compare with live ones.
+    """Recompute policy states (and the dashboard's arm_series rows) from the stored
+    decisions and rewards; compare with live ones.
 
     Exits 1 if a rebuilt state differs from the live one (unless --write replaces it).
     """
@@ -217,9 +218,10 @@ def rebuild(
                 raise typer.Exit(1) from err
             verdict = "equal" if res.equal else ("REPLACED" if write else "DIFFERS")
             differ += 0 if res.equal else 1
+            series = f", {res.series_differences} arm_series rows" if res.series_differences else ""
             typer.echo(
                 f"{key}: {verdict} (version {res.version}, {res.updates} updates, "
-                f"{res.observations} observations)"
+                f"{res.observations} observations{series})"
             )
     if differ and not write:
         raise typer.Exit(1)

@@ -21,19 +21,23 @@ class ArmSummary:
     expected_loss: list[float]
 
 
-def arm_summary(n: np.ndarray, sums: np.ndarray, sq_sums: np.ndarray, scale: float) -> ArmSummary:
-    """Mean reward per observation with a 95% interval, P(best) and expected loss.
+@dataclass(frozen=True)
+class MeanIntervals:
+    """Mean reward per observation and its 95% interval, in reward-definition units; NaN
+    where undefined (mean: no observation; interval: fewer than two)."""
 
-    ``n``, ``sums``, ``sq_sums`` are per-arm counts and sums of the *normalised* rewards in
-    [0, 1]; results are given back in reward-definition units (times ``scale``).
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def mean_intervals(
+    n: np.ndarray, sums: np.ndarray, sq_sums: np.ndarray, scale: float
+) -> MeanIntervals:
+    """Means and 95% intervals from counts and sums of normalised rewards (any shape).
 
     Interval: the normal approximation ``mean ± 1.96 * s / sqrt(n)`` (``s`` the sample
-    standard deviation; :func:`bandit.intervals.mean_interval`), clipped to [0, scale];
-    None below two observations.
-    P(best) and expected loss ``E[max_j θ_j - θ_i]`` are exact (quadrature, no random draws:
-    :mod:`bandit.inference`) for the posteriors ``θ_i ~ Beta(1 + sum_i, 1 + n_i - sum_i)``
-    (the conjugate posterior for rewards in [0, 1], used as an approximation for fractional
-    rewards).
+    standard deviation; :func:`bandit.intervals.mean_interval`), clipped to [0, scale].
     """
     n = np.asarray(n, dtype=float)
     sums = np.asarray(sums, dtype=float)
@@ -45,19 +49,52 @@ def arm_summary(n: np.ndarray, sums: np.ndarray, sq_sums: np.ndarray, scale: flo
         where=n >= 2,
     )
     low, high = mean_interval(m, np.sqrt(np.maximum(var, 0.0)), n, 0.95, "normal")
-    mean: list[float | None] = []
-    lows: list[float | None] = []
-    highs: list[float | None] = []
-    for i in range(len(n)):
-        mean.append(float(m[i] * scale) if n[i] >= 1 else None)
-        enough = n[i] >= 2
-        lows.append(float(max(0.0, low[i]) * scale) if enough else None)
-        highs.append(float(min(1.0, high[i]) * scale) if enough else None)
-    a = 1.0 + np.clip(sums, 0, None)
-    b = 1.0 + np.clip(n - sums, 0, None)
-    prob_best = probability_best(a, b)
+    enough = n >= 2
+    return MeanIntervals(
+        mean=np.where(n >= 1, m * scale, np.nan),
+        low=np.where(enough, np.maximum(0.0, low) * scale, np.nan),
+        high=np.where(enough, np.minimum(1.0, high) * scale, np.nan),
+    )
+
+
+def posteriors(n: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beta posterior parameters ``(1 + sum_i, 1 + n_i - sum_i)`` of rewards in [0, 1]."""
+    n = np.asarray(n, dtype=float)
+    sums = np.asarray(sums, dtype=float)
+    return 1.0 + np.clip(sums, 0, None), 1.0 + np.clip(n - sums, 0, None)
+
+
+def prob_best(n: np.ndarray, sums: np.ndarray) -> list[float]:
+    """Each arm's probability of being best under :func:`posteriors` (exact quadrature)."""
+    return [float(x) for x in probability_best(*posteriors(n, sums))]
+
+
+def _or_none(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def arm_summary(n: np.ndarray, sums: np.ndarray, sq_sums: np.ndarray, scale: float) -> ArmSummary:
+    """Mean reward per observation with a 95% interval, P(best) and expected loss.
+
+    ``n``, ``sums``, ``sq_sums`` are per-arm counts and sums of the *normalised* rewards in
+    [0, 1]; results are given back in reward-definition units (times ``scale``).
+
+    Interval: :func:`mean_intervals`; None below two observations.
+    P(best) and expected loss ``E[max_j θ_j - θ_i]`` are exact (quadrature, no random draws:
+    :mod:`bandit.inference`) for the posteriors ``θ_i ~ Beta(1 + sum_i, 1 + n_i - sum_i)``
+    (the conjugate posterior for rewards in [0, 1], used as an approximation for fractional
+    rewards).
+    """
+    mi = mean_intervals(n, sums, sq_sums, scale)
+    a, b = posteriors(n, sums)
     loss = expected_loss(a, b) * scale
-    return ArmSummary(mean, lows, highs, [float(x) for x in prob_best], [float(x) for x in loss])
+    return ArmSummary(
+        [_or_none(x) for x in mi.mean],
+        [_or_none(x) for x in mi.low],
+        [_or_none(x) for x in mi.high],
+        prob_best(n, sums),
+        [float(x) for x in loss],
+    )
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from service.store import dashboard as views
 from service.store import experiments as experiment_store
 from service.store import insights
 from service.store.keys import KeyInfo, active_key, verify_api_key
+from service.web_charts import chart_data, series_csv
 from service.web_counterfactual import CounterfactualCache
 from service.web_panels import experiment_panels
 from service.web_session import (
@@ -242,18 +243,11 @@ def experiment_page(key: KeyPath, request: Request) -> Response:
     failures = request.app.state.background_failures
     with request.app.state.read_sessionmaker() as session:
         exp = experiment_store.get_experiment(session, key)
-        stats = insights.experiment_stats(session, key)
-        health = insights.health(session, key, failures.get(key))
-        series = views.policy_series(session, key)
+        stats, health = insights.stats_and_health(session, key, failures.get(key))
+        series = views.time_series(session, key, stats)
         panels = experiment_panels(session, key, stats, request.app.state.counterfactual_cache)
         session.rollback()
-    chart = {
-        "arms": series.arms,
-        "times": [t.isoformat() for t in series.times],
-        "versions": series.versions,
-        "weights": series.weights,
-        "mean_reward": series.mean_reward,
-    }
+    chart = chart_data(series)
     return _page(
         request,
         "experiment.html",
@@ -265,6 +259,7 @@ def experiment_page(key: KeyPath, request: Request) -> Response:
             "verdict": health_verdict(health),
             "winner_at": WINNER_PROB_BEST,
             "chart": chart,
+            "max_points": views.MAX_POINTS,
             "age": age,
             "actions": ACTIONS,
             "panels": panels,
@@ -287,6 +282,27 @@ def arms_csv_download(key: KeyPath, request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{key}-arms.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/experiments/{key}/series.csv")
+def series_csv_download(key: KeyPath, request: Request) -> Response:
+    """The time series of the charts (one row per drawn policy update and arm) as CSV."""
+    viewer = _viewer(request)
+    if viewer is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in at /dashboard/login first")
+    _check_covers(viewer, key)
+    with request.app.state.read_sessionmaker() as session:
+        stats = insights.experiment_stats(session, key)
+        series = views.time_series(session, key, stats)
+        session.rollback()
+    return Response(
+        series_csv(series),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{key}-series.csv"',
             "Cache-Control": "no-store",
         },
     )

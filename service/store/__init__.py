@@ -6,6 +6,8 @@
 :mod:`.rewards`      record clicks and conversions (idempotent, one locked transaction)
 :mod:`.learning`     the locked policy update shared by rewards and settling
 :mod:`.audit`        rebuild a policy from the log and compare it with the live one
+:mod:`.series`       per-update per-arm cumulative aggregates (the dashboard's time series)
+:mod:`.dashboard`    the dashboard pages' reads: experiments list, down-sampled time series
 :mod:`.insights`     allocation, per-arm statistics, health (sample-ratio test, counts)
 :mod:`.keys`         scoped API keys (only their SHA-256 is stored)
 :mod:`.rows`         typed rows that travel between these modules, and their bulk writes
@@ -23,7 +25,8 @@ rewards, the zero rewards of decisions whose window closed) runs in one transact
    version is the row's version), applies ``update_batch`` to the learned rewards in
    request order,
 3. writes the new state and allocation with ``version + 1``, appends ``policy_updates``
-   row ``seq = version + 1`` and stamps each learned reward with ``(update_seq, update_pos)``.
+   row ``seq = version + 1`` and stamps each learned reward with ``(update_seq, update_pos)``;
+   bumps ``arm_stats`` and copies its learned aggregates to ``arm_series`` at that ``seq``.
 
 We chose a row lock over atomic per-arm increments because the policies' states are not all
 sums (discounting, sliding windows, change-point detection depend on the order of

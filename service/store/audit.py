@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bandit import Policy
 from service import policies
 from service.models import Decision, PolicyState, Reward, utcnow
+from service.store import series
 from service.store.common import canonical, jsonable, load, lock
 
 
@@ -27,12 +28,15 @@ class RebuildResult:
     state: dict[str, Any]  # rebuilt
     live_state: dict[str, Any]
     allocation: list[float]  # rebuilt
+    #: ``arm_series`` rows that differ between the log's and the stored (missing ones count)
+    series_differences: int = 0
 
     @property
     def equal(self) -> bool:
-        """True when the rebuilt state is the live one, after as many updates as versions."""
+        """True when the rebuilt state is the live one, after as many updates as versions,
+        and the stored ``arm_series`` rows are those the log gives."""
         same = canonical(self.state) == canonical(self.live_state)
-        return same and self.updates == self.version
+        return same and self.updates == self.version and self.series_differences == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,27 +95,43 @@ def replay(policy: Policy, log: Iterable[Observation]) -> tuple[int, int]:
     return updates, count
 
 
+def _feeding(log: Iterable[Observation], builder: series.SeriesBuilder) -> Iterator[Observation]:
+    """``log`` unchanged, each observation also added to ``builder``."""
+    for obs in log:
+        assert obs.update_seq is not None
+        builder.add(obs.update_seq, obs.arm, obs.reward)
+        yield obs
+    builder.flush()
+
+
 def rebuild(session: Session, key: str, write: bool = False) -> RebuildResult:
-    """Recompute the policy from the stored decisions and rewards, in the logged order.
+    """Recompute the policy and its ``arm_series`` rows from the stored decisions and
+    rewards, in the logged order.
 
     Rewards are grouped by ``update_seq`` and replayed with one ``update_batch`` per group,
     ordered by ``update_pos``, exactly as the live learners applied them (see
-    :func:`observations`). With ``write=True`` the rebuilt state replaces the live one
-    (under the lock).
+    :func:`observations`). With ``write=True`` the rebuilt state replaces the live one and
+    the rebuilt series the stored one (under the lock).
     """
     exp, state = lock(session, key) if write else load(session, key)
     policy = policies.build_policy(exp)
     scale = max(exp.reward_definition.values())
-    updates, count = replay(policy, observations(session, exp.id, scale))
+    builder = series.SeriesBuilder(len(exp.arms))
+    updates, count = replay(policy, _feeding(observations(session, exp.id, scale), builder))
     rebuilt = jsonable(policy.state_dict())
     allocation = policies.allocation_of(policy)
-    result = RebuildResult(key, updates, count, state.version, rebuilt, state.state, allocation)
+    live_series = series.stored(session, exp.id)
+    differences = series.differences(builder.rows, live_series)
+    result = RebuildResult(
+        key, updates, count, state.version, rebuilt, state.state, allocation, differences
+    )
     if write:
         session.execute(
             update(PolicyState)
             .where(PolicyState.experiment_id == exp.id)
             .values(state=rebuilt, allocation=allocation, updated_at=utcnow())
         )
+        series.replace(session.connection(), exp.id, builder.rows)
         session.commit()
     else:
         session.rollback()

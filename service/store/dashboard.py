@@ -1,15 +1,16 @@
 """Read side of the dashboard pages: experiment summaries and time series.
 
-Time series are indexed by policy update (``policy_updates.seq``): decisions are counted per
-``(policy_version, arm)`` and learned rewards summed per ``(update_seq, arm)`` in SQL, so a
-page reads a few grouped rows per update, never the log row by row. At most ``max_points``
-updates are drawn (evenly spaced, the last one always included); the cumulative sums use
-every update.
+Time series are indexed by policy update (``policy_updates.seq``) and read from the
+pre-aggregated ``arm_series`` rows (:mod:`service.store.series`): at most ``MAX_POINTS``
+updates are selected by ``seq`` in SQL, so a page reads a bounded number of rows whatever
+the size of the log. Means, intervals and probabilities of being best are those of
+:mod:`service.stats`, the functions behind ``/stats``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,9 +18,10 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.models import Decision, Experiment, PolicyUpdate, Reward
+from service import stats
+from service.models import ArmSeries, Decision, Experiment, PolicyUpdate
 from service.schemas import StatsOut
-from service.store import insights
+from service.store import insights, series
 from service.store.common import CHUNK, as_utc, load
 
 
@@ -84,69 +86,80 @@ def leader_of(st: StatsOut) -> tuple[str | None, float | None]:
     return best.arm, best.prob_best
 
 
+#: the most points a time series is drawn with
+MAX_POINTS = 500
+
+
 @dataclass(frozen=True)
-class PolicySeries:
-    """Per drawn policy update ``t`` (columns: arms, in the experiment's order)."""
+class TimeSeries:
+    """The experiment page's time series (columns: arms, in the experiment's order).
+
+    ``times``, ``versions`` and the per-arm lists below them are per drawn policy update;
+    ``best_*`` per drawn update that stored the probability of being best, plus the current
+    one (the stats' numbers); ``days`` / ``daily_decisions`` per UTC day with decisions.
+    """
 
     arms: list[str]
     times: list[dt.datetime]
     versions: list[int]
     #: allocation after update t
     weights: list[list[float]]
-    #: decisions taken up to and including policy version t
-    decisions: list[list[int]]
-    #: mean learned reward (reward-definition units) up to update t; None before any
-    mean_reward: list[list[float | None]]
+    #: observations learned up to update t
+    observations: list[list[int]]
+    #: mean learned reward (reward-definition units) and its 95% interval up to update t
+    mean: list[list[float | None]]
+    low: list[list[float | None]]
+    high: list[list[float | None]]
+    best_times: list[dt.datetime]
+    best_versions: list[int]
+    prob_best: list[list[float]]
+    days: list[str]
+    daily_decisions: list[int]
 
 
-def policy_series(session: Session, key: str, max_points: int = 300) -> PolicySeries:
-    """Weights, cumulative decisions and cumulative mean reward per arm over policy updates."""
-    exp, _state = load(session, key)
+def time_series(
+    session: Session, key: str, current: StatsOut, max_points: int = MAX_POINTS
+) -> TimeSeries:
+    """The time series of experiment ``key``, read from ``arm_series`` and ``policy_updates``.
+
+    At most ``max_points`` updates are read (evenly spaced over ``0..version``, the last one
+    always included): the rows are selected by ``seq`` in SQL, so the cost does not grow
+    with the log. ``current`` (the experiment's :func:`insights.experiment_stats`) is the
+    last point of the probability of being best, so the chart ends at the stats' numbers.
+    """
+    exp, state = load(session, key)
     n = len(exp.arms)
     scale = float(max(exp.reward_definition.values()))
-    updates = session.execute(
-        select(PolicyUpdate.seq, PolicyUpdate.created_at)
-        .where(PolicyUpdate.experiment_id == exp.id)
-        .order_by(PolicyUpdate.seq)
-    ).all()
-    seqs = np.array([u[0] for u in updates], dtype=np.int64)
-    index = {int(s): i for i, s in enumerate(seqs)}
-    dec = np.zeros((len(seqs), n), dtype=np.int64)
-    for version, arm, c in session.execute(
-        select(Decision.policy_version, Decision.arm, func.count())
-        .where(Decision.experiment_id == exp.id, ~Decision.fallback)
-        .group_by(Decision.policy_version, Decision.arm)
-    ):
-        if int(version) in index:
-            dec[index[int(version)], arm] += c
-    obs = np.zeros((len(seqs), n), dtype=np.int64)
-    sums = np.zeros((len(seqs), n), dtype=float)
-    for upd, rarm, c, s in session.execute(
-        select(Reward.update_seq, Reward.arm, func.count(), func.sum(Reward.normalized))
-        .where(Reward.experiment_id == exp.id, Reward.learned, Reward.update_seq.is_not(None))
-        .group_by(Reward.update_seq, Reward.arm)
-    ):
-        i = index.get(int(upd)) if upd is not None else None
-        if i is not None and rarm is not None:
-            obs[i, rarm] += c
-            sums[i, rarm] += float(s or 0.0)
-    cum_dec, cum_obs, cum_sum = dec.cumsum(0), obs.cumsum(0), sums.cumsum(0)
-    picks = _evenly(len(seqs), max_points)
-    weights = _allocations(session, exp.id, [int(seqs[i]) for i in picks])
-    return PolicySeries(
+    picks = _evenly(state.version + 1, max_points)
+    updates = _updates(session, exp.id, picks)
+    seqs = [s for s in picks if s in updates]
+    cum = _cumulative(session, exp.id, seqs, n)
+    mi = stats.mean_intervals(cum[..., 0], cum[..., 1], cum[..., 2], scale)
+    kept = series.prob_best_seqs(state.version)
+    kept = [kept[i] for i in _evenly(len(kept), max_points - 1)]
+    best = _prob_best(session, exp.id, kept, n)
+    best_seqs = [s for s in kept if s in best and s != state.version]
+    best_at = _updates(session, exp.id, best_seqs)
+    days, daily = _daily(session, exp.id)
+    return TimeSeries(
         arms=list(exp.arms),
-        times=[as_utc(updates[i][1]) for i in picks],
-        versions=[int(seqs[i]) for i in picks],
-        weights=[weights[int(seqs[i])] for i in picks],
-        decisions=[[int(x) for x in cum_dec[i]] for i in picks],
-        mean_reward=[
-            [
-                float(cum_sum[i, j] / cum_obs[i, j] * scale) if cum_obs[i, j] else None
-                for j in range(n)
-            ]
-            for i in picks
-        ],
+        times=[updates[s][0] for s in seqs],
+        versions=seqs,
+        weights=[updates[s][1] for s in seqs],
+        observations=[[int(x) for x in row] for row in cum[..., 0]],
+        mean=_listed(mi.mean),
+        low=_listed(mi.low),
+        high=_listed(mi.high),
+        best_times=[best_at[s][0] for s in best_seqs] + [updates[state.version][0]],
+        best_versions=[*best_seqs, state.version],
+        prob_best=[best[s] for s in best_seqs] + [[a.prob_best for a in current.arms]],
+        days=days,
+        daily_decisions=daily,
     )
+
+
+def _listed(a: np.ndarray) -> list[list[float | None]]:
+    return [[None if math.isnan(x) else x for x in row] for row in a.tolist()]
 
 
 def _evenly(total: int, most: int) -> list[int]:
@@ -156,13 +169,85 @@ def _evenly(total: int, most: int) -> list[int]:
     return [int(i) for i in np.unique(np.rint(np.linspace(0, total - 1, most)).astype(np.int64))]
 
 
-def _allocations(session: Session, exp_id: int, seqs: list[int]) -> dict[int, list[float]]:
-    out: dict[int, list[float]] = {}
+def _updates(
+    session: Session, exp_id: int, seqs: list[int]
+) -> dict[int, tuple[dt.datetime, list[float]]]:
+    """``seq -> (time, allocation after it)`` for the policy updates ``seqs``."""
+    out: dict[int, tuple[dt.datetime, list[float]]] = {}
     for j in range(0, len(seqs), CHUNK):
-        for seq, alloc in session.execute(
-            select(PolicyUpdate.seq, PolicyUpdate.allocation).where(
+        for seq, at, alloc in session.execute(
+            select(PolicyUpdate.seq, PolicyUpdate.created_at, PolicyUpdate.allocation).where(
                 PolicyUpdate.experiment_id == exp_id, PolicyUpdate.seq.in_(seqs[j : j + CHUNK])
             )
         ):
-            out[int(seq)] = [float(x) for x in alloc]
+            out[int(seq)] = (as_utc(at), [float(x) for x in alloc])
     return out
+
+
+def _cumulative(session: Session, exp_id: int, seqs: list[int], n: int) -> np.ndarray:
+    """``(len(seqs), arms, 3)``: observations, reward sum and sum of squares after each
+    update (zeros before any learning: update 0)."""
+    out = np.zeros((len(seqs), n, 3))
+    row = {s: i for i, s in enumerate(seqs)}
+    for j in range(0, len(seqs), CHUNK):
+        got = session.execute(
+            select(
+                ArmSeries.seq,
+                ArmSeries.arm,
+                ArmSeries.n_learned,
+                ArmSeries.reward_sum,
+                ArmSeries.reward_sq_sum,
+            ).where(ArmSeries.experiment_id == exp_id, ArmSeries.seq.in_(seqs[j : j + CHUNK]))
+        ).all()
+        if got:
+            a = np.array([tuple(r) for r in got], dtype=float)
+            at = np.array([row[int(x)] for x in a[:, 0]])
+            out[at, a[:, 1].astype(np.int64)] = a[:, 2:]
+    return out
+
+
+def _prob_best(session: Session, exp_id: int, seqs: list[int], n: int) -> dict[int, list[float]]:
+    """``seq -> probability of being best per arm`` where ``arm_series`` stored it."""
+    out: dict[int, list[float]] = {}
+    for j in range(0, len(seqs), CHUNK):
+        for seq, arm, p in session.execute(
+            select(ArmSeries.seq, ArmSeries.arm, ArmSeries.prob_best).where(
+                ArmSeries.experiment_id == exp_id,
+                ArmSeries.seq.in_(seqs[j : j + CHUNK]),
+                ArmSeries.prob_best.is_not(None),
+            )
+        ):
+            if p is not None:  # (the filter above: never None)
+                out.setdefault(int(seq), [0.0] * n)[arm] = float(p)
+    return out
+
+
+def _daily(session: Session, exp_id: int) -> tuple[list[str], list[int]]:
+    """Decisions per UTC day (fallback answers included), the last ``MAX_POINTS`` days.
+
+    One ``count`` per day over ``ix_decisions_experiment_created``: an index range each,
+    cheaper than grouping every row by a day expression (which sorts them).
+    """
+    mine = Decision.experiment_id == exp_id  # one aggregate per query: an index probe each
+    first = session.scalar(select(func.min(Decision.created_at)).where(mine))
+    last = session.scalar(select(func.max(Decision.created_at)).where(mine))
+    if first is None or last is None:
+        return [], []
+    end = as_utc(last).date()
+    start = max(as_utc(first).date(), end - dt.timedelta(days=MAX_POINTS - 1))
+    days, counts = [], []
+    day = start
+    while day <= end:
+        lo = dt.datetime.combine(day, dt.time(), dt.UTC)
+        c = session.scalar(
+            select(func.count()).where(
+                Decision.experiment_id == exp_id,
+                Decision.created_at >= lo,
+                Decision.created_at < lo + dt.timedelta(days=1),
+            )
+        )
+        if c:
+            days.append(day.isoformat())
+            counts.append(int(c))
+        day += dt.timedelta(days=1)
+    return days, counts

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.orm import Session
 
-from service import stats
+from service import models, stats
 from service.background import Failure
 from service.models import ArmStat, Decision, Experiment, PolicyState, PolicyUpdate, Reward
 from service.schemas import AllocationOut, ArmStats, HealthOut, SampleRatioTest, StatsOut
@@ -19,6 +19,11 @@ from service.store.common import CHUNK, as_utc, load
 from service.store.learning import OBSERVATION
 
 NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of earlier versions)
+# The predicates of the partial indexes ix_rewards_reported and ix_rewards_retried, as
+# literal SQL (a planner matches a partial index only on the same literal terms).
+REPORTED = text(models.REPORTED)
+RETRIED = text(models.RETRIED)
+assert "kind NOT IN ({})".format(", ".join(f"'{k}'" for k in NOT_REWARDS)) == models.REPORTED
 
 
 def allocation(session: Session, key: str) -> AllocationOut:
@@ -34,33 +39,40 @@ def allocation(session: Session, key: str) -> AllocationOut:
 
 @dataclass(frozen=True)
 class DecisionCounts:
-    """Decisions per arm (fallback answers apart)."""
+    """Decisions per arm (fallback answers apart), and per policy version and arm."""
 
     per_arm: np.ndarray
     fallback: int
+    by_version: dict[int, np.ndarray]
 
 
 def decision_counts(session: Session, exp_id: int, n_arms: int) -> DecisionCounts:
+    """One grouped read in the order of ``ix_decisions_experiment_version_arm`` (which holds
+    every column it needs, so the table itself is not read)."""
     counts = np.zeros(n_arms, dtype=np.int64)
+    by_version: dict[int, np.ndarray] = {}
     fallback = 0
-    for arm, fb, n in session.execute(
-        select(Decision.arm, Decision.fallback, func.count())
+    for version, arm, fb, n in session.execute(
+        select(Decision.policy_version, Decision.arm, Decision.fallback, func.count())
         .where(Decision.experiment_id == exp_id)
-        .group_by(Decision.arm, Decision.fallback)
+        .group_by(Decision.policy_version, Decision.arm, Decision.fallback)
     ):
         if fb:
             fallback += n
         else:
             counts[arm] += n
-    return DecisionCounts(counts, fallback)
+            by_version.setdefault(int(version), np.zeros(n_arms, dtype=np.int64))[arm] += n
+    return DecisionCounts(counts, fallback, by_version)
 
 
-def experiment_stats(session: Session, key: str) -> StatsOut:
+def experiment_stats(session: Session, key: str, made: DecisionCounts | None = None) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with its 95% interval,
-    probability of being best, expected loss and current weight."""
+    probability of being best, expected loss and current weight.
+
+    ``made``: the experiment's :func:`decision_counts` when the caller already has them."""
     exp, state = load(session, key)
     n = len(exp.arms)
-    counts = decision_counts(session, exp.id, n).per_arm
+    counts = (made or decision_counts(session, exp.id, n)).per_arm
     rows = {
         s.arm: s for s in session.scalars(select(ArmStat).where(ArmStat.experiment_id == exp.id))
     }
@@ -95,16 +107,9 @@ def experiment_stats(session: Session, key: str) -> StatsOut:
     )
 
 
-def _srm(session: Session, exp: Experiment) -> tuple[stats.SRMResult, int]:
+def _srm(session: Session, exp: Experiment, counts: DecisionCounts) -> stats.SRMResult:
     """Sample-ratio test of the non-fallback decisions against their logged allocations."""
-    n = len(exp.arms)
-    by_version: dict[int, np.ndarray] = {}
-    for version, arm, c in session.execute(
-        select(Decision.policy_version, Decision.arm, func.count())
-        .where(Decision.experiment_id == exp.id, ~Decision.fallback)
-        .group_by(Decision.policy_version, Decision.arm)
-    ):
-        by_version.setdefault(version, np.zeros(n, dtype=np.int64))[arm] += c
+    by_version = counts.by_version
     probs: dict[int, list[float]] = {}
     versions = list(by_version)
     for j in range(0, len(versions), CHUNK):
@@ -114,10 +119,10 @@ def _srm(session: Session, exp: Experiment) -> tuple[stats.SRMResult, int]:
             )
         ):
             probs[seq] = alloc
-    srm = stats.sample_ratio_test(
-        [(by_version[v], np.asarray(probs[v], dtype=float)) for v in versions if v in probs], n
+    return stats.sample_ratio_test(
+        [(by_version[v], np.asarray(probs[v], dtype=float)) for v in versions if v in probs],
+        len(exp.arms),
     )
-    return srm, int(sum(int(c.sum()) for c in by_version.values()))
 
 
 def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:
@@ -141,21 +146,27 @@ def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:
     )
 
 
-def health(session: Session, key: str, failure: Failure | None = None) -> HealthOut:
+def health(
+    session: Session, key: str, failure: Failure | None = None, made: DecisionCounts | None = None
+) -> HealthOut:
     """Sample-ratio test, pending / late / orphan / duplicate / ignored reward counts and
-    the last policy update of an experiment; ``failure``: its last background failure."""
+    the last policy update of an experiment; ``failure``: its last background failure;
+    ``made``: as for :func:`experiment_stats`."""
     exp, state = load(session, key)
-    srm, decisions = _srm(session, exp)
-    fallback = decision_counts(session, exp.id, len(exp.arms)).fallback
+    made = made or decision_counts(session, exp.id, len(exp.arms))
+    srm = _srm(session, exp, made)
+    decisions, fallback = int(made.per_arm.sum()), made.fallback
     counts = dict(
         session.execute(
             select(Reward.status, func.count())
-            .where(Reward.experiment_id == exp.id, Reward.kind.not_in(NOT_REWARDS))
+            .where(Reward.experiment_id == exp.id, REPORTED)
             .group_by(Reward.status)
         ).all()
     )
     dups = session.scalar(
-        select(func.coalesce(func.sum(Reward.duplicates), 0)).where(Reward.experiment_id == exp.id)
+        select(func.coalesce(func.sum(Reward.duplicates), 0)).where(
+            Reward.experiment_id == exp.id, RETRIED
+        )
     )
     last = session.scalar(
         select(func.max(PolicyUpdate.created_at)).where(PolicyUpdate.experiment_id == exp.id)
@@ -184,3 +195,13 @@ def health(session: Session, key: str, failure: Failure | None = None) -> Health
         background_error=failure.message if failure else None,
         background_error_at=failure.at if failure else None,
     )
+
+
+def stats_and_health(
+    session: Session, key: str, failure: Failure | None = None
+) -> tuple[StatsOut, HealthOut]:
+    """:func:`experiment_stats` and :func:`health` from one read of the decision counts
+    (the costly part of both on a large log), as the dashboard's experiment page needs."""
+    exp, _ = load(session, key)
+    made = decision_counts(session, exp.id, len(exp.arms))
+    return experiment_stats(session, key, made), health(session, key, failure, made)

@@ -38,6 +38,7 @@ from service import policies
 from service.background import BackgroundFailures
 from service.errors import Invalid
 from service.models import Decision, Experiment, PolicyState, PolicyUpdate, Reward, utcnow
+from service.store import series
 from service.store.common import CHUNK, as_utc, lock
 from service.store.rows import RewardRow, arm_deltas, bump_arm_stats, insert_rewards
 
@@ -352,6 +353,7 @@ def settle(
         conn = session.connection()
         insert_rewards(conn, rows)
         bump_arm_stats(conn, exp.id, deltas)
+        series.snapshot(conn, exp.id, seq)
         mark_learned(conn, exp.id, [r.decision_id for r in rows], seq)
     else:
         session.execute(

@@ -24,6 +24,7 @@ from service import policies
 from service.errors import Invalid
 from service.models import Decision, Reward, utcnow
 from service.schemas import RewardCreate, RewardOut
+from service.store import series
 from service.store.common import CHUNK, as_utc, lock
 from service.store.learning import (
     SETTLE_PREFIX,
@@ -407,6 +408,8 @@ def record_rewards(
     if seq is not None:
         mark_learned(conn, exp.id, [o.decision_id for o in observations], seq)
     bump_arm_stats(conn, exp.id, judge.deltas)
+    if seq is not None:
+        series.snapshot(conn, exp.id, seq)
     add_duplicates(conn, exp.id, plan.retries(items))
     add_duplicates(conn, exp.id, plan.in_batch_repeats(items))
     results = answers(items, plan, new_rows, ids)

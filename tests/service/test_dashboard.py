@@ -116,28 +116,6 @@ def test_page_numbers_equal_the_api_stats(api, session_factory):
     assert min(a["mean_reward"] for a in stats["arms"] if a["observations"]) < 1
 
 
-def test_series_end_at_the_stats(api, session_factory):
-    from service.store import dashboard
-
-    drive(api, session_factory)
-    stats = api.get("/v1/experiments/exp/stats").json()
-    with session_factory() as session:
-        series = dashboard.policy_series(session, "exp")
-    assert series.versions[0] == 0 and series.versions[-1] == stats["policy_version"]
-    assert len(series.versions) == stats["policy_version"] + 1
-    for j, a in enumerate(stats["arms"]):
-        assert series.weights[-1][j] == pytest.approx(a["weight"])
-        assert series.decisions[-1][j] == a["decisions"]
-        last = series.mean_reward[-1][j]
-        assert (last is None) == (a["mean_reward"] is None)
-        if last is not None:
-            assert last == pytest.approx(a["mean_reward"])
-    # cumulative decisions never decrease
-    for j in range(3):
-        col = [row[j] for row in series.decisions]
-        assert col == sorted(col)
-
-
 def test_list_page_and_status_filter(api, session_factory):
     drive(api, session_factory, key="one", n=10)
     drive(api, session_factory, key="two", n=4)

@@ -230,9 +230,15 @@ def test_dashboard_in_chromium(live: dict[str, Any]) -> None:
             page.screenshot(path=str(out / "experiments.png"), full_page=True)
 
             page.click('a[href="/dashboard/experiments/checkout"]')
-            for chart in ("#chart-rate", "#chart-weights"):
+            # rate: an interval band (two traces) and a line per arm; one line or area per arm
+            for chart, layer, traces in (
+                ("#chart-rate", "scatterlayer", 9),
+                ("#chart-best", "scatterlayer", 3),
+                ("#chart-weights", "scatterlayer", 3),
+                ("#chart-traffic", "barlayer", 1),
+            ):
                 page.wait_for_selector(f"{chart} svg.main-svg", timeout=15_000)
-                assert page.locator(f"{chart} .scatterlayer .trace").count() == 3
+                assert page.locator(f"{chart} .{layer} .trace").count() == traces
             for arm in stats["arms"]:
                 row = page.locator(f'tr[data-arm="{arm["arm"]}"]')
                 assert int(row.locator('[data-field="decisions"]').inner_text()) == arm["decisions"]

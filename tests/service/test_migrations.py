@@ -16,6 +16,7 @@ TABLES = {
     "decisions",
     "rewards",
     "arm_stats",
+    "arm_series",
     "api_keys",
 }
 
