@@ -44,7 +44,7 @@ def test_histories_and_attraction_follow_the_tastes() -> None:
     pairs = set(zip(inter.users.tolist(), inter.items.tolist(), strict=True))
     assert len(pairs) == len(inter)  # distinct items per user
     assert cat.attraction.shape == (SPEC.n_users, SPEC.n_items)
-    assert 0.0 <= cat.attraction.min() and cat.attraction.max() <= SPEC.max_attraction
+    assert cat.attraction.min() >= 0.0 and cat.attraction.max() <= SPEC.max_attraction
     # about top_share of the pairs are more than half as attractive as the maximum
     share = float((cat.attraction > SPEC.max_attraction / 2).mean())
     assert abs(share - SPEC.top_share) < 0.005
