@@ -30,7 +30,7 @@ def demo(
     ] = "fuse",
     requests: Annotated[
         int | None,
-        typer.Option(min=100, help="Requests to simulate (default: fuse 2,000, allocate 10,000)."),
+        typer.Option(min=100, help="Requests to simulate (default: fuse 1,500, allocate 10,000)."),
     ] = None,
     policy: Annotated[str, typer.Option(help="Policy name (see `bandit-fusion policies`).")] = (
         "thompson"
@@ -90,7 +90,7 @@ def demo(
         data=data,
         users=users,
         items=items,
-        requests=requests or 2_000,
+        requests=requests or 1_500,
         batch=batch or 50,
         k=k,
         policy=policy,
