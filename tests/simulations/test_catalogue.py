@@ -131,3 +131,25 @@ def test_world_uses_the_given_attraction_except_on_history() -> None:
             genres=genres,
             attraction=attraction[:10],
         )
+
+
+@pytest.mark.slow
+def test_content_arm_sees_the_categories_in_the_titles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MiniLM on the generated titles: bert's lists stay in the user's favourite category."""
+    monkeypatch.setenv("BANDIT_FUSION_CACHE", str(tmp_path))
+    cat = make_catalogue(SPEC)
+    train, _ = make_split(cat.dataset.interactions, SplitSpec())
+    users = np.arange(1, SPEC.n_users + 1)
+    favourite = np.array(
+        [np.bincount(cat.category[train.items[train.users == u] - 1]).argmax() for u in users]
+    )
+    share = {}
+    for name in ("bert", "popularity"):
+        arm = make_arm(name, seed=0, device="cpu")
+        arm.fit(train, cat.dataset.items)
+        ids, _ = arm.top_k(users, 10)
+        share[name] = float((cat.category[ids.numpy() - 1] == favourite[:, None]).mean())
+    # popularity is blind to the user's categories; the content arm reads them in the titles
+    assert share["bert"] > 0.45 and share["bert"] > 1.5 * share["popularity"], share
