@@ -82,6 +82,8 @@ def demo(
         return
     if mode != "fuse":
         raise typer.BadParameter(f"must be fuse or allocate, got {mode!r}", param_hint="--mode")
+    if data is None and (batch or 50) > users:
+        raise typer.BadParameter(f"must be at most --users ({users})", param_hint="--batch")
     from rich.console import Console
 
     from cli.demo_fuse import FuseOptions

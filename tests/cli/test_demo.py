@@ -59,6 +59,8 @@ def test_demo_rejects_unknown_mode(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "fuse or allocate" in result.output
+    result = CliRunner().invoke(app, ["demo", "--users", "60", "--batch", "80"])
+    assert result.exit_code == 2 and "--users (60)" in result.output
 
 
 @pytest.mark.slow
