@@ -106,7 +106,7 @@ def prepare(opts: FuseOptions, console: Console) -> tuple[MovieLensEnv, Path, st
     models = opts.workdir / "models"
     command = (
         f"bandit-fusion arms train --data {shlex.quote(str(data))} --out "
-        f"{shlex.quote(str(models))} --arms {','.join(ARMS)} --seed {opts.seed} "
+        f"{shlex.quote(str(models))} --arms {','.join(ARMS)} --seed {opts.seed} --device cpu "
         + " ".join(f"--param {p}" for p in ARM_PARAMS)
     )
     console.print(f"[bold]{label}[/]\ntraining the arms: {command}")
