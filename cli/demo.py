@@ -1,128 +1,189 @@
-"""``bandit-fusion demo``: the allocation service end to end on the embedded default.
+"""``bandit-fusion demo``: the main job on the embedded default (SQLite), nothing to download.
 
-It runs the real HTTP API in-process (no server to start) on a local SQLite file, creates an
-experiment, sends synthetic traffic whose arms have hidden click rates, reports every
-click (and every impression without one as a zero-valued click) through the batch reward
-endpoint, and prints what the controller learned: traffic shares, observed click rates with
-95% intervals, probability of being best, and the regret against always serving the best
-arm, beside what uniform A/B splitting would have cost.
+``--mode fuse`` (the default) runs the fusion engine end to end (:mod:`cli.demo_fuse`): a
+generated catalogue and population (or ``--data`` MovieLens-100K), the arms trained on it, a
+``fuse`` experiment on the real HTTP API, simulated users clicking, and a report against
+each arm alone and a uniform blend. ``--mode allocate`` is the allocation demo
+(:mod:`cli.demo_allocate`): one arm per request, hidden click rates.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.demo_allocate import run_allocation
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cli.demo_fuse import FuseOptions
+
 
 def demo(
-    requests: Annotated[int, typer.Option(min=100, help="Decisions to simulate.")] = 10_000,
+    mode: Annotated[
+        str, typer.Option(help="fuse: fused lists of the trained arms; allocate: one arm each.")
+    ] = "fuse",
+    requests: Annotated[
+        int | None,
+        typer.Option(min=100, help="Requests to simulate (default: fuse 1,500, allocate 10,000)."),
+    ] = None,
     policy: Annotated[str, typer.Option(help="Policy name (see `bandit-fusion policies`).")] = (
         "thompson"
     ),
-    rates: Annotated[
-        str, typer.Option(help="Hidden click rate of each arm, comma-separated.")
-    ] = "0.02,0.035,0.05,0.065,0.08",
-    batch: Annotated[int, typer.Option(min=1, help="Rewards per batch request.")] = 500,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="fuse: requests per micro-batch, after which the clicks are posted (default "
+            "50); allocate: rewards per batch request (default 500).",
+        ),
+    ] = None,
     database: Annotated[Path, typer.Option(help="SQLite file (created if absent).")] = Path(
         "bandit_fusion_demo.db"
     ),
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic clicks and the policy.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the data, the users, clicks and policy.")] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="fuse: a MovieLens-100K folder (e.g. ../shared/data/ml-100k) instead of the "
+            "synthetic catalogue.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    users: Annotated[int, typer.Option(min=50, help="fuse: synthetic users.")] = 600,
+    items: Annotated[int, typer.Option(min=100, help="fuse: synthetic items.")] = 1000,
+    k: Annotated[int, typer.Option(min=1, max=50, help="fuse: items per list.")] = 10,
+    fuser: Annotated[str, typer.Option(help="fuse: slot-mix or team-draft.")] = "slot-mix",
+    workdir: Annotated[
+        Path, typer.Option(help="fuse: folder for the generated data and the model directory.")
+    ] = Path("bandit_fusion_demo"),
+    port: Annotated[
+        int | None, typer.Option(help="fuse: port of the demo server (default: a free one).")
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="fuse: keep the server (and dashboard) running.")
+    ] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="fuse: also write the report here.")
+    ] = None,
+    rates: Annotated[
+        str, typer.Option(help="allocate: hidden click rate of each arm, comma-separated.")
+    ] = "0.02,0.035,0.05,0.065,0.08",
 ) -> None:
-    """Run live allocation through the HTTP API in-process on SQLite with synthetic clicks."""
-    import numpy as np
-    from fastapi.testclient import TestClient
+    """Run the engine end to end on SQLite: fused lists of trained arms, or live allocation."""
+    if mode == "allocate":
+        run_allocation(requests or 10_000, policy, rates, batch or 500, database, seed)
+        return
+    if mode != "fuse":
+        raise typer.BadParameter(f"must be fuse or allocate, got {mode!r}", param_hint="--mode")
+    if data is None and (batch or 50) > users:
+        raise typer.BadParameter(f"must be at most --users ({users})", param_hint="--batch")
     from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
 
-    from service.app import create_app
+    from cli.demo_fuse import FuseOptions
+
+    opts = FuseOptions(
+        data=data,
+        users=users,
+        items=items,
+        requests=requests or 1_500,
+        batch=batch or 50,
+        k=k,
+        policy=policy,
+        fuser=fuser,
+        seed=seed,
+        database=database,
+        workdir=workdir,
+        port=port,
+        serve=serve,
+        json_file=json_file,
+    )
+    run_fusion(opts, Console())
+
+
+def run_fusion(opts: FuseOptions, console: Console) -> None:
+    """Data and arms, the live ``fuse`` experiment, the counterfactuals and the report."""
+    import httpx
+
+    from cli.demo_fuse import (
+        ThreadedServer,
+        baselines,
+        create_experiment,
+        prepare,
+        run_live,
+    )
+    from cli.demo_report import print_report, summary
     from service.db import make_engine, make_sessionmaker, upgrade
     from service.settings import Settings
-    from service.store import keys
+    from service.store import audit, keys
+    from service.testing import free_port
 
-    console = Console()
-    try:
-        true_rates = np.array([float(r) for r in rates.split(",")])
-    except ValueError:
-        raise typer.BadParameter(
-            "rates must be comma-separated numbers", param_hint="--rates"
-        ) from None
-    if true_rates.size < 2 or true_rates.min() < 0 or true_rates.max() > 1:
-        raise typer.BadParameter("give at least two rates in [0, 1]", param_hint="--rates")
-
-    settings = Settings(sqlite_path=database, settle_interval_s=0)
+    started = time.perf_counter()
+    env, models, _ = prepare(opts, console)
+    settings = Settings(
+        database_url=None, sqlite_path=opts.database, settle_interval_s=0, models_dir=models
+    )
     upgrade(settings)
     engine = make_engine(settings)
     with make_sessionmaker(engine)() as session:
-        raw_key, _ = keys.create_api_key(session, "admin", name="demo")
+        admin_key, _ = keys.create_api_key(session, "admin", name="demo")
+        read_key, _ = keys.create_api_key(session, "read", name="demo dashboard")
         session.commit()
-    engine.dispose()
-
-    arms = [f"arm-{i}" for i in range(true_rates.size)]
-    key = f"demo-{policy}-{int(time.time())}"
-    headers = {"Authorization": f"Bearer {raw_key}"}
-    rng = np.random.default_rng([seed, 0xC11C])
-    chosen = np.zeros(requests, dtype=np.int64)
-    with TestClient(create_app(settings)) as client:
-        created = client.post(
-            "/v1/experiments",
-            headers=headers,
-            json={
-                "key": key,
-                "name": "bandit-fusion demo",
-                "arms": arms,
-                "policy": policy,
-                "seed": seed,
-                "reward": {"click": 1},
-                "reward_window_s": None,
-            },
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    server = ThreadedServer(settings, opts.port or free_port())
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            loaded = client.get("/v1/models", headers=admin).json()["models"]
+            console.print(
+                "service loaded: "
+                + ", ".join(f"{m['name']} ({m['n_items']:,} items)" for m in loaded)
+            )
+            key = create_experiment(client, admin, opts, env.world.arm_names)
+            live_start = time.perf_counter()
+            live = run_live(client, admin, key, env, opts.seed, console)
+            live_s = time.perf_counter() - live_start
+        console.print(
+            f"{env.horizon:,} fused decisions and {int(live.clicks.sum()):,} clicks through "
+            f"the HTTP API in {live_s:.1f} s ({1000 * live_s / env.horizon:.1f} ms per request "
+            "with its share of the reward batches)"
         )
-        if created.status_code != 201:
-            raise typer.BadParameter(created.json().get("detail", created.text))
-        base = f"/v1/experiments/{key}"
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"{policy}: deciding and rewarding", total=requests)
-            for start in range(0, requests, batch):
-                rewards = []
-                for i in range(start, min(start + batch, requests)):
-                    d = client.post(f"{base}/decisions", headers=headers, json={"unit_id": f"u{i}"})
-                    d.raise_for_status()
-                    body = d.json()
-                    arm = int(body["arm_index"])
-                    chosen[i] = arm
-                    click = float(rng.random() < true_rates[arm])
-                    rewards.append(
-                        {"decision_id": body["decision_id"], "kind": "click", "value": click}
-                    )
-                client.post(
-                    f"{base}/rewards/batch", headers=headers, json={"rewards": rewards}
-                ).raise_for_status()
-                progress.advance(task, len(rewards))
-        stats = client.get(f"{base}/stats", headers=headers).json()
-
-    table = Table(title=f"{key}: {requests:,} decisions on {database}")
-    for col in ("arm", "true rate", "traffic", "observed rate (95% CI)", "P(best)", "weight"):
-        table.add_column(col, justify="right")
-    for i, row in enumerate(stats["arms"]):
-        mean, lo, hi = (row[k] or 0.0 for k in ("mean_reward", "ci95_low", "ci95_high"))
-        table.add_row(
-            row["arm"],
-            f"{true_rates[i]:.3f}",
-            f"{(chosen == i).mean():.1%}",
-            f"{mean:.4f} ({lo:.4f}, {hi:.4f})",
-            f"{row['prob_best']:.3f}",
-            f"{row['weight']:.3f}",
+        runs = baselines(env, opts.seed)
+        with make_sessionmaker(engine)() as session:
+            res = audit.rebuild(session, key)
+        engine.dispose()
+        verdict = "equal" if res.equal else "DIFFERS"
+        if opts.json_file is not None:
+            report = summary(live, runs, env.world.arm_names, res.equal)
+            opts.json_file.write_text(json.dumps(report, indent=2))
+        dashboard = f"{server.url}/dashboard/experiments/{key}"
+        print_report(
+            console,
+            live,
+            runs,
+            env.world.arm_names,
+            audit=f"{key}: {verdict} (version {res.version}, {res.updates} updates, "
+            f"{res.observations} observations)",
+            audit_command=f"BANDIT_FUSION_SQLITE_PATH={opts.database} bandit-fusion rebuild "
+            f"--experiment {key}",
+            dashboard=dashboard,
+            read_key=read_key,
         )
-    console.print(table)
-    regret = float((true_rates.max() - true_rates[chosen]).sum())
-    uniform = float(requests * (true_rates.max() - true_rates.mean()))
-    console.print(
-        f"expected regret {regret:,.1f} clicks vs {uniform:,.1f} for a uniform A/B split "
-        f"({1 - regret / uniform:.0%} fewer clicks lost)."
-    )
-    console.print(
-        f"Audit it: BANDIT_FUSION_SQLITE_PATH={database} bandit-fusion rebuild --experiment {key}"
-    )
+        console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
+        if opts.serve:
+            console.print(f"Serving on {server.url} until Ctrl-C.")
+            server.wait()
+        else:
+            console.print(
+                f"(The server stops with the demo: add --serve, or run "
+                f"BANDIT_FUSION_SQLITE_PATH={opts.database} bandit-fusion serve --models "
+                f"{models} --port {server.port}.)"
+            )
+    finally:
+        server.stop()

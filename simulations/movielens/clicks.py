@@ -74,7 +74,15 @@ class ClickModel:
         return 1.0 / np.log2(np.arange(self.k) + 2.0)
 
     def attraction_table(self, world: World) -> np.ndarray:
-        """Base attraction of every (user, item), shape ``(U, I)``, float32."""
+        """Base attraction of every (user, item), shape ``(U, I)``, float32.
+
+        From the held-out ratings, or the world's own ``attraction`` when it has one (a
+        synthetic population); items in the user's training history get 0 either way.
+        """
+        if world.attraction is not None:
+            table = np.array(world.attraction, dtype=np.float32)
+            table[world.history_users, world.history_items] = 0.0
+            return table
         table = np.full((world.n_users, world.n_items), self.unrated, dtype=np.float32)
         table[world.history_users, world.history_items] = 0.0
         ratings = np.clip(np.rint(world.test_ratings).astype(np.int64), 1, 5)

@@ -82,6 +82,10 @@ class World:
     cold : ndarray of bool, shape (U,)
         Users cut down to a single training rating (cold-start scenario).
     genres : ndarray of bool, shape (I, G)
+    attraction : ndarray of float32, shape (U, I), or None
+        Click probability of each (user, item) once examined, when the population is
+        synthetic and its tastes are known (:mod:`simulations.catalogue`); None: the click
+        model derives it from the held-out ratings.
     """
 
     scenario: str
@@ -98,6 +102,7 @@ class World:
     train_counts: np.ndarray
     cold: np.ndarray
     genres: np.ndarray
+    attraction: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
