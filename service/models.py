@@ -84,6 +84,8 @@ class Experiment(Base):
     # per arm, the name of the loaded recommender backing it (None: the arm only has a name)
     recommenders: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     fuser: Mapped[str | None] = mapped_column(String(32), nullable=True)  # fuse mode
+    # indices of the arms retired over HTTP (None: none); they keep their index and history
+    retired: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -110,8 +112,10 @@ class PolicyUpdate(Base):
         BigInt, ForeignKey("experiments.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(BigInt)  # 0 = creation; the policy version afterwards
-    kind: Mapped[str] = mapped_column(String(16))  # create | rewards | settle
+    kind: Mapped[str] = mapped_column(String(16))  # create | rewards | settle | arms
     n_rewards: Mapped[int] = mapped_column(Integer, default=0)
+    # kind 'arms': {"action": "add" | "retire", "arm": index}; what the rebuild replays
+    change: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     allocation: Mapped[list[Any]] = mapped_column(JSON)  # allocation after this update
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -238,9 +238,25 @@ class ExperimentOut(BaseModel):
     fallback_arm: str
     recommenders: dict[str, str] | None = None
     fuser: str | None = None
+    retired: list[str] = Field(
+        default_factory=list,
+        description="Arms retired over HTTP: kept with their history, given no more traffic.",
+    )
     policy_version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ArmCreate(Body):
+    """An arm added to a running experiment (``POST /v1/experiments/{key}/arms``)."""
+
+    name: Text = Field(min_length=1, max_length=200, description="A name not used yet.")
+    recommender: Text | None = Field(
+        default=None,
+        max_length=200,
+        description="A loaded recommender (GET /v1/models) backing the arm; required in "
+        "mode 'fuse'.",
+    )
 
 
 class ExperimentPage(BaseModel):
@@ -356,7 +372,7 @@ class RewardBatch(Body):
     )
 
 
-RewardStatus = Literal["learned", "pending", "late", "orphan", "unshown", "ignored"]
+RewardStatus = Literal["learned", "pending", "late", "orphan", "unshown", "ignored", "retired"]
 
 
 class RewardOut(BaseModel):
@@ -373,7 +389,7 @@ class RewardOut(BaseModel):
         "late: after the reward window; orphan: unknown decision; ignored: kind not in the "
         "reward definition, fallback decision, stopped experiment, or decision already learned; "
         "unshown: names an item or position that the decision did not show (kept, not "
-        "learned)."
+        "learned); retired: credited to an arm retired since (counted, not learned)."
     )
     replayed: bool = Field(default=False, description="True when answered from the first request.")
     policy_version: int | None = Field(
@@ -409,6 +425,9 @@ class ArmStats(BaseModel):
     prob_best: float
     expected_loss: float
     weight: float = Field(description="Current allocation.")
+    retired: bool = Field(
+        default=False, description="Retired over HTTP: no more traffic, history kept."
+    )
 
 
 class StatsOut(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from bandit import Policy
 from service import policies
-from service.models import Decision, PolicyState, Reward, utcnow
+from service.models import Decision, PolicyState, PolicyUpdate, Reward, utcnow
+from service.store.arms import ARMS_UPDATE, active_arms, apply_change, expand, initial_arm_count
 from service.store.common import canonical, jsonable, load, lock
 
 
@@ -65,8 +66,31 @@ def observations(session: Session, experiment_id: int, scale: float) -> Iterable
         yield Observation(seq, arm, 0.0 if kind == "none" else value / scale)
 
 
-def replay(policy: Policy, log: Iterable[Observation]) -> tuple[int, int]:
-    """Apply ``log`` to ``policy``, one ``update_batch`` per update; (updates, observations)."""
+def arm_changes(session: Session, experiment_id: int) -> list[tuple[int, dict[str, Any]]]:
+    """The arm changes of an experiment (policy updates of kind ``arms``), by version."""
+    rows = session.execute(
+        select(PolicyUpdate.seq, PolicyUpdate.change)
+        .where(PolicyUpdate.experiment_id == experiment_id, PolicyUpdate.kind == ARMS_UPDATE)
+        .order_by(PolicyUpdate.seq)
+    ).all()
+    return [(int(seq), dict(change)) for seq, change in rows]
+
+
+def replay(
+    policy: Policy,
+    log: Iterable[Observation],
+    changes: Sequence[tuple[int, dict[str, Any]]] = (),
+    active: list[int] | None = None,
+) -> tuple[int, int]:
+    """Apply ``log`` to ``policy``, one ``update_batch`` per update, and each arm change
+    (``changes``: version, change) before the updates that follow it; returns (updates,
+    observations), arm changes counted as updates.
+
+    ``active`` maps policy index to experiment arm (default: the identity); the log's arms
+    are experiment indices, as stored.
+    """
+    active = list(range(policy.n_arms)) if active is None else active
+    pending = list(changes)
     updates = count = 0
     cur_seq: int | None = None
     arms: list[int] = []
@@ -75,19 +99,29 @@ def replay(policy: Policy, log: Iterable[Observation]) -> tuple[int, int]:
     def flush() -> None:
         nonlocal updates
         if arms:
-            policy.update_batch(np.asarray(arms, dtype=np.int64), np.asarray(rewards, dtype=float))
+            index = {a: j for j, a in enumerate(active)}
+            mapped = np.asarray([index[a] for a in arms], dtype=np.int64)
+            policy.update_batch(mapped, np.asarray(rewards, dtype=float))
             updates += 1
             arms.clear()
             rewards.clear()
+
+    def changes_before(seq: int | None) -> None:
+        nonlocal updates
+        while pending and (seq is None or pending[0][0] < seq):
+            apply_change(policy, active, pending.pop(0)[1])
+            updates += 1
 
     for obs in log:
         if obs.update_seq != cur_seq:
             flush()
             cur_seq = obs.update_seq
+            changes_before(cur_seq)
         arms.append(obs.arm)
         rewards.append(obs.reward)
         count += 1
     flush()
+    changes_before(None)
     return updates, count
 
 
@@ -96,15 +130,21 @@ def rebuild(session: Session, key: str, write: bool = False) -> RebuildResult:
 
     Rewards are grouped by ``update_seq`` and replayed with one ``update_batch`` per group,
     ordered by ``update_pos``, exactly as the live learners applied them (see
-    :func:`observations`). With ``write=True`` the rebuilt state replaces the live one
-    (under the lock).
+    :func:`observations`); arms added or retired over HTTP are added to / removed from the
+    policy at their version (:mod:`.arms`). With ``write=True`` the rebuilt state replaces
+    the live one (under the lock).
     """
     exp, state = lock(session, key) if write else load(session, key)
-    policy = policies.build_policy(exp)
+    changes = arm_changes(session, exp.id)
+    n_initial = initial_arm_count(len(exp.arms), [c for _, c in changes])
+    policy = policies.build_policy(exp, n_initial)
     scale = max(exp.reward_definition.values())
-    updates, count = replay(policy, observations(session, exp.id, scale))
+    log = observations(session, exp.id, scale)
+    updates, count = replay(policy, log, changes, list(range(n_initial)))
     rebuilt = jsonable(policy.state_dict())
-    allocation = policies.allocation_of(policy)
+    allocation = expand(
+        policies.allocation_of(policy), active_arms(len(exp.arms), exp.retired), len(exp.arms)
+    )
     result = RebuildResult(key, updates, count, state.version, rebuilt, state.state, allocation)
     if write:
         session.execute(

@@ -16,7 +16,8 @@ from service.errors import Conflict, NotFound
 from service.models import Decision, Experiment, PolicyState, utcnow
 from service.recommenders import ItemRequest, Recommender
 from service.schemas import DecisionCreate, DecisionOut, ItemOut
-from service.serving import Served, backing, serve_allocate, serve_fuse
+from service.serving import Served, backing, serve_allocate
+from service.store.arms import fuse_active, serving_arms
 
 _DECIDE = (
     select(
@@ -28,6 +29,7 @@ _DECIDE = (
         Experiment.mode,
         Experiment.recommenders,
         Experiment.fuser,
+        Experiment.retired,
         PolicyState.version,
         PolicyState.allocation,
     )
@@ -72,7 +74,7 @@ def decide(
     if row is None:
         raise NotFound(f"no experiment with key {key!r}")
     (exp_id, arms, status, when_inactive, fallback_arm, mode, recommenders, fuser) = row[:8]
-    version, allocation = row[8:]
+    retired, version, allocation = row[8:]
     seed = new_seed()
     if status != "active":
         if when_inactive == "reject":
@@ -89,14 +91,14 @@ def decide(
             # SQLite: the read took the write lock (BEGIN IMMEDIATE, one connection per
             # process); release it while the recommenders score, take it again to insert
             session.commit()
-        recs = backing(recommenders, serving.models)
+        recs = backing(serving_arms(recommenders, retired), serving.models)
         req = ItemRequest(
             body.k or serving.default_k,
             np.asarray(body.exclude, dtype=np.int64),
             None if body.candidates is None else np.asarray(body.candidates, dtype=np.int64),
         )
         if mode == "fuse" and not fallback:
-            served = serve_fuse(
+            served = fuse_active(
                 recs, fuser or "slot-mix", probabilities, seed, body.unit_id, req, serving.max_k
             )
             arm = served.arm

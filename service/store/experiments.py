@@ -180,6 +180,7 @@ def experiment_out(exp: Experiment, version: int) -> ExperimentOut:
             else None
         ),
         fuser=exp.fuser,
+        retired=[arms[i] for i in exp.retired or []],
         policy_version=version,
         created_at=as_utc(exp.created_at),
         updated_at=as_utc(exp.updated_at),

@@ -89,6 +89,7 @@ def experiment_stats(session: Session, key: str) -> StatsOut:
                 prob_best=summary.prob_best[i],
                 expected_loss=summary.expected_loss[i],
                 weight=float(state.allocation[i]),
+                retired=i in (exp.retired or ()),
             )
             for i, name in enumerate(exp.arms)
         ],
@@ -115,9 +116,16 @@ def _srm(session: Session, exp: Experiment) -> tuple[stats.SRMResult, int]:
         ):
             probs[seq] = alloc
     srm = stats.sample_ratio_test(
-        [(by_version[v], np.asarray(probs[v], dtype=float)) for v in versions if v in probs], n
+        [(by_version[v], _padded(probs[v], n)) for v in versions if v in probs], n
     )
     return srm, int(sum(int(c.sum()) for c in by_version.values()))
+
+
+def _padded(allocation: list[float], n: int) -> np.ndarray:
+    """A version's allocation over all ``n`` arms (arms added after it had 0)."""
+    out = np.zeros(n)
+    out[: len(allocation)] = allocation
+    return out
 
 
 def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:

@@ -38,6 +38,7 @@ from service import policies
 from service.background import BackgroundFailures
 from service.errors import Invalid
 from service.models import Decision, Experiment, PolicyState, PolicyUpdate, Reward, utcnow
+from service.store.arms import active_arms, expand
 from service.store.common import CHUNK, as_utc, lock
 from service.store.rows import RewardRow, arm_deltas, bump_arm_stats, insert_rewards
 
@@ -75,8 +76,18 @@ class Learner:
                 self.policy = policies.restore(self.state.state)
         return self.policy
 
+    @property
+    def active(self) -> list[int]:
+        """The experiment arms the policy holds, in policy order (see :mod:`.arms`)."""
+        return active_arms(len(self.exp.arms), self.exp.retired)
+
+    def is_retired(self, arm: int) -> bool:
+        """True for an arm retired over HTTP: it is no longer the policy's to learn."""
+        return arm in (self.exp.retired or ())
+
     def learn(self, arm: int, normalized: float) -> int:
-        """Queue one observation; returns its position in this update."""
+        """Queue one observation of experiment arm ``arm`` (an active one); returns its
+        position in this update."""
         self.arms.append(arm)
         self.rewards.append(normalized)
         return len(self.arms) - 1
@@ -90,11 +101,15 @@ class Learner:
         if not self.arms:
             return None
         policy = self.load()
+        active = self.active
+        index = {a: j for j, a in enumerate(active)}
         try:
             policy.update_batch(
-                np.asarray(self.arms, dtype=np.int64), np.asarray(self.rewards, dtype=float)
+                np.asarray([index[a] for a in self.arms], dtype=np.int64),
+                np.asarray(self.rewards, dtype=float),
             )
             allocation, state = policies.checked_result(policy)
+            allocation = expand(allocation, active, len(self.exp.arms))
         except (ValueError, IndexError) as err:
             self.policy = None  # possibly half-updated: never reuse it
             raise Invalid(f"the policy rejected these rewards: {err}") from err
@@ -171,13 +186,16 @@ def observe_slots(
     ``values`` maps a position to the largest value among its rewards (other slots: 0).
     This is :func:`bandit.fusion.slot_observations` on the logged list (per-slot credit,
     no position correction): each slot is a trial for the arm that placed its item. The
-    rows have keys ``settle:<decision id>:<position>``.
+    rows have keys ``settle:<decision id>:<position>``. Slots whose arm was retired since
+    are not observations.
     """
     fused = _logged(items, learner.exp.arms)
     clicks = np.array([[values.get(j, 0.0) / learner.scale for j in range(fused.k)]])
     arms, rewards = slot_observations(fused, clicks)
     rows = []
     for j, (arm, normalized) in enumerate(zip(arms.tolist(), rewards.tolist(), strict=True)):
+        if learner.is_retired(int(arm)):
+            continue  # its source arm was retired since: not the policy's any more
         rows.append(
             RewardRow(
                 experiment_id=learner.exp.id,
@@ -310,6 +328,8 @@ def settle_window(
                 slots[pos] = max(v, slots.get(pos, v))
             out.extend(observe_slots(learner, did, items, slots, now))
             continue
+        if learner.is_retired(arm):
+            continue  # a retired arm's decision: not the policy's to learn any more
         values = [v for v in (stored.get(did), extra.get(did)) if v is not None]
         out.append(observe(learner, did, arm, max(values) if values else 0.0, now))
     return out

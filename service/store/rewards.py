@@ -260,6 +260,9 @@ class _Judge:
             )
         if weight is None or decision.fallback or exp.status == "stopped":
             return row  # stored, counted, not learned
+        if self.learner.is_retired(row.arm):
+            row.status = "retired"  # its arm was retired since: counted, not learned
+            return row
         progress = self.progress[item.decision_id]
         if progress.learned or (row.late and not exp.learn_late):
             row.status = "late" if row.late else "ignored"
