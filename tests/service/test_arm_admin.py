@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from service.export import export_log
 from service.models import ArmStat, PolicyUpdate, Reward
 from service.store import audit
 from tests.service.conftest import Api
@@ -62,6 +63,10 @@ def test_added_arm_is_explored_at_once_and_rebuild_equals_live(api, session_fact
         assert session.query(ArmStat).filter(ArmStat.arm == 3).count() == 1
     health = api.get("/v1/experiments/exp/health").json()
     assert set(health["srm"]["observed"]) == {"a", "b", "c", "d"}
+    with session_factory() as session:  # decisions from before the add: P(d) = 0
+        table = export_log(session, "exp")
+    assert table.num_rows == 30 + 40 + 20
+    assert table.column("prob_3").to_pylist()[:30] == [0.0] * 30
 
 
 def test_retired_arm_gets_no_traffic_and_keeps_its_history(api, session_factory):
