@@ -428,6 +428,23 @@ class ArmStats(BaseModel):
     retired: bool = Field(
         default=False, description="Retired over HTTP: no more traffic, history kept."
     )
+    items_shown: int = Field(default=0, description="Items this arm placed in answered lists.")
+    item_clicks: int = Field(
+        default=0, description="Clicks (value above 0) on items this arm placed (credited)."
+    )
+    item_conversions: int = Field(
+        default=0, description="Conversions (value above 0) on items this arm placed."
+    )
+    slot_share: float = Field(
+        default=0.0, description="This arm's share of all items shown (0 without items)."
+    )
+
+
+class PositionStats(BaseModel):
+    position: int = Field(description="0 is the top of the list.")
+    shown: int = Field(description="Decisions that showed an item at this position.")
+    clicked: int = Field(description="Of those, decisions with a credited click here.")
+    click_rate: float = Field(description="clicked / shown (the position curve).")
 
 
 class StatsOut(BaseModel):
@@ -436,6 +453,10 @@ class StatsOut(BaseModel):
     policy_version: int
     status: str
     arms: list[ArmStats]
+    positions: list[PositionStats] = Field(
+        default_factory=list,
+        description="Per position of the answered lists (empty for decisions without items).",
+    )
 
 
 class SampleRatioTest(BaseModel):

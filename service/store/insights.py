@@ -14,8 +14,16 @@ from sqlalchemy.orm import Session
 from service import stats
 from service.background import Failure
 from service.models import ArmStat, Decision, Experiment, PolicyState, PolicyUpdate, Reward
-from service.schemas import AllocationOut, ArmStats, HealthOut, SampleRatioTest, StatsOut
+from service.schemas import (
+    AllocationOut,
+    ArmStats,
+    HealthOut,
+    PositionStats,
+    SampleRatioTest,
+    StatsOut,
+)
 from service.store.common import CHUNK, as_utc, load
+from service.store.item_stats import item_stats
 from service.store.learning import OBSERVATION
 
 NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of earlier versions)
@@ -57,7 +65,8 @@ def decision_counts(session: Session, exp_id: int, n_arms: int) -> DecisionCount
 
 def experiment_stats(session: Session, key: str) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with its 95% interval,
-    probability of being best, expected loss and current weight."""
+    probability of being best, expected loss, current weight and item counts; per
+    position: the click rate (:mod:`.item_stats`)."""
     exp, state = load(session, key)
     n = len(exp.arms)
     counts = decision_counts(session, exp.id, n).per_arm
@@ -71,6 +80,8 @@ def experiment_stats(session: Session, key: str) -> StatsOut:
     sums = np.array([s.reward_sum for s in per_arm], dtype=float)
     sq = np.array([s.reward_sq_sum for s in per_arm], dtype=float)
     summary = stats.arm_summary(obs, sums, sq, scale)
+    items = item_stats(session, exp.id, n)
+    share = items.slot_share
     return StatsOut(
         experiment=key,
         policy=exp.policy,
@@ -90,8 +101,18 @@ def experiment_stats(session: Session, key: str) -> StatsOut:
                 expected_loss=summary.expected_loss[i],
                 weight=float(state.allocation[i]),
                 retired=i in (exp.retired or ()),
+                items_shown=int(items.shown[i]),
+                item_clicks=int(items.clicks[i]),
+                item_conversions=int(items.conversions[i]),
+                slot_share=float(share[i]),
             )
             for i, name in enumerate(exp.arms)
+        ],
+        positions=[
+            PositionStats(position=j, shown=int(s), clicked=int(c), click_rate=float(r))
+            for j, (s, c, r) in enumerate(
+                zip(items.position_shown, items.position_clicked, items.click_rate, strict=True)
+            )
         ],
     )
 
