@@ -84,6 +84,7 @@ class Experiment(Base):
     # per arm, the name of the loaded recommender backing it (None: the arm only has a name)
     recommenders: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     fuser: Mapped[str | None] = mapped_column(String(32), nullable=True)  # fuse mode
+    fuser_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # indices of the arms retired over HTTP (None: none); they keep their index and history
     retired: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

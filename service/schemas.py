@@ -147,7 +147,16 @@ class ExperimentCreate(Body):
     fuser: Text | None = Field(
         default=None,
         max_length=32,
-        description="mode 'fuse': a name from bandit.FUSERS (default 'slot-mix').",
+        description="mode 'fuse': slot-mix (default), team-draft, weighted-score or "
+        "weighted-rrf. The last two are deterministic: a click on an item is credited to the "
+        "arms by their share of its fused score.",
+    )
+    fuser_params: dict[str, Any] | None = Field(
+        default=None,
+        max_length=8,
+        description="mode 'fuse': the fuser's parameters, e.g. {'c': 60} for weighted-rrf or "
+        "{'n_samples': 32} for slot-mix and team-draft (max_per_category is not available: "
+        "the service has no item categories).",
     )
 
     @field_validator("arms")
@@ -210,8 +219,8 @@ class ExperimentCreate(Body):
                 raise ValueError(
                     "mode 'fuse' needs a recommender for every arm; none for: " + ", ".join(missing)
                 )
-        elif self.fuser is not None:
-            raise ValueError("fuser is set but mode is not 'fuse'")
+        elif self.fuser is not None or self.fuser_params is not None:
+            raise ValueError("fuser or fuser_params is set but mode is not 'fuse'")
         return self
 
 
@@ -238,6 +247,7 @@ class ExperimentOut(BaseModel):
     fallback_arm: str
     recommenders: dict[str, str] | None = None
     fuser: str | None = None
+    fuser_params: dict[str, Any] | None = None
     retired: list[str] = Field(
         default_factory=list,
         description="Arms retired over HTTP: kept with their history, given no more traffic.",
@@ -313,6 +323,12 @@ class ItemOut(BaseModel):
     )
     propensity: float = Field(
         description="Marginal probability that this item is shown at this position."
+    )
+    credit: dict[str, float] | None = Field(
+        default=None,
+        description="Deterministic fusers (weighted-score, weighted-rrf): each arm's share of "
+        "the item's fused score (sums to 1); a click on the item is credited by these shares. "
+        "null for the drawn fusers (the whole slot is the source arm's).",
     )
 
 

@@ -78,9 +78,11 @@ def fuse_active(
     unit_id: str,
     req: ItemRequest,
     max_k: int,
+    params: dict[str, Any] | None = None,
 ) -> Served:
     """:func:`service.serving.serve_fuse` over the arms with a recommender (the retired
-    ones have none here, and no weight), its sources given back as experiment indices."""
+    ones have none here, and no weight), its sources and credit given back as experiment
+    indices."""
     live = [a for a, r in enumerate(recs) if r is not None]
     served = serve_fuse(
         [recs[a] for a in live],
@@ -90,8 +92,16 @@ def fuse_active(
         unit_id,
         req,
         max_k,
+        params,
     )
-    items = [replace(i, arm=live[i.arm]) for i in served.items]
+    items = [
+        replace(
+            i,
+            arm=live[i.arm],
+            credit=None if i.credit is None else [[live[int(a)], w] for a, w in i.credit],
+        )
+        for i in served.items
+    ]
     return Served(items[0].arm if items else live[served.arm], items)
 
 

@@ -51,19 +51,31 @@ def observations(session: Session, experiment_id: int, scale: float) -> Iterable
     Each learned row is one decision's observation (see :mod:`.learning`), or one shown slot's
     for a fused decision: its arm is the row's (the slot's source arm), else the decision's,
     and its value from the row's raw value divided by the reward definition's
-    maximum ``scale`` (rows of kind ``none``, implicit zeros, are zero), ordered by
+    maximum ``scale`` (rows of kind ``none``, implicit zeros, are zero) unless the row holds
+    what the policy saw (``normalized``: always the same quotient, except for split or
+    position-corrected slots, whose value is the credited raw value), ordered by
     ``(update_seq, update_pos)``.
     """
     q = (
         select(
-            Reward.update_seq, Reward.kind, Reward.value, func.coalesce(Reward.arm, Decision.arm)
+            Reward.update_seq,
+            Reward.kind,
+            Reward.value,
+            func.coalesce(Reward.arm, Decision.arm),
+            Reward.normalized,
         )
         .join(Decision, Decision.id == Reward.decision_id)
         .where(Reward.experiment_id == experiment_id, Reward.learned)
         .order_by(Reward.update_seq, Reward.update_pos)
     )
-    for seq, kind, value, arm in session.execute(q).yield_per(10_000):
-        yield Observation(seq, arm, 0.0 if kind == "none" else value / scale)
+    for seq, kind, value, arm, normalized in session.execute(q).yield_per(10_000):
+        if kind == "none":
+            reward = 0.0
+        elif normalized is not None:
+            reward = normalized
+        else:
+            reward = value / scale
+        yield Observation(seq, arm, reward)
 
 
 def arm_changes(session: Session, experiment_id: int) -> list[tuple[int, dict[str, Any]]]:

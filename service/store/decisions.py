@@ -29,6 +29,7 @@ _DECIDE = (
         Experiment.mode,
         Experiment.recommenders,
         Experiment.fuser,
+        Experiment.fuser_params,
         Experiment.retired,
         PolicyState.version,
         PolicyState.allocation,
@@ -74,7 +75,7 @@ def decide(
     if row is None:
         raise NotFound(f"no experiment with key {key!r}")
     (exp_id, arms, status, when_inactive, fallback_arm, mode, recommenders, fuser) = row[:8]
-    retired, version, allocation = row[8:]
+    fuser_params, retired, version, allocation = row[8:]
     seed = new_seed()
     if status != "active":
         if when_inactive == "reject":
@@ -99,7 +100,14 @@ def decide(
         )
         if mode == "fuse" and not fallback:
             served = fuse_active(
-                recs, fuser or "slot-mix", probabilities, seed, body.unit_id, req, serving.max_k
+                recs,
+                fuser or "slot-mix",
+                probabilities,
+                seed,
+                body.unit_id,
+                req,
+                serving.max_k,
+                fuser_params,
             )
             arm = served.arm
         else:
@@ -150,6 +158,7 @@ def _items_out(served: Served, arms: list[str]) -> list[ItemOut] | None:
             arm=arms[i.arm],
             source_prob=i.source_prob,
             propensity=i.propensity,
+            credit=None if i.credit is None else {arms[int(a)]: w for a, w in i.credit},
         )
         for i in served.items
     ]

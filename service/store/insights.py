@@ -23,6 +23,7 @@ from service.schemas import (
     StatsOut,
 )
 from service.store.common import CHUNK, as_utc, load
+from service.store.experiments import SCORED_FUSERS
 from service.store.item_stats import item_stats
 from service.store.learning import OBSERVATION
 
@@ -118,7 +119,11 @@ def experiment_stats(session: Session, key: str) -> StatsOut:
 
 
 def _srm(session: Session, exp: Experiment) -> tuple[stats.SRMResult, int]:
-    """Sample-ratio test of the non-fallback decisions against their logged allocations."""
+    """Sample-ratio test of the non-fallback decisions against their logged allocations.
+
+    A deterministic fuser (weighted-score, weighted-rrf) draws nothing: its decisions' arm
+    is the top item's largest credit share, which the allocation does not predict, so there
+    is nothing to test (p = 1, 0 degrees of freedom)."""
     n = len(exp.arms)
     by_version: dict[int, np.ndarray] = {}
     for version, arm, c in session.execute(
@@ -136,9 +141,13 @@ def _srm(session: Session, exp: Experiment) -> tuple[stats.SRMResult, int]:
             )
         ):
             probs[seq] = alloc
-    srm = stats.sample_ratio_test(
-        [(by_version[v], _padded(probs[v], n)) for v in versions if v in probs], n
-    )
+    if exp.mode == "fuse" and exp.fuser in SCORED_FUSERS:
+        observed = sum(by_version.values(), np.zeros(n, dtype=np.int64)).astype(float)
+        srm = stats.SRMResult(observed, observed.copy(), 0.0, 0, 1.0)
+    else:
+        srm = stats.sample_ratio_test(
+            [(by_version[v], _padded(probs[v], n)) for v in versions if v in probs], n
+        )
     return srm, int(sum(int(c.sum()) for c in by_version.values()))
 
 

@@ -33,7 +33,6 @@ from sqlalchemy import Connection, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bandit import Policy
-from bandit.fusion import FusedLists, slot_observations
 from service import policies
 from service.background import BackgroundFailures
 from service.errors import Invalid
@@ -41,6 +40,7 @@ from service.models import Decision, Experiment, PolicyState, PolicyUpdate, Rewa
 from service.store.arms import active_arms, expand
 from service.store.common import CHUNK, as_utc, lock
 from service.store.rows import RewardRow, arm_deltas, bump_arm_stats, insert_rewards
+from service.store.slots import slot_values
 
 log = logging.getLogger("bandit_fusion.service")
 
@@ -181,55 +181,39 @@ def observe_slots(
     values: dict[int, float],
     now: dt.datetime,
 ) -> list[RewardRow]:
-    """Queue the observations of a fused decision: one per shown slot, for its source arm.
+    """Queue the observations of a fused decision (:func:`.slots.slot_values`): one per
+    shown slot for its source arm, or, for a deterministic fuser, one per (slot, arm with a
+    share of the item's score).
 
     ``values`` maps a position to the largest value among its rewards (other slots: 0).
-    This is :func:`bandit.fusion.slot_observations` on the logged list (per-slot credit,
-    no position correction): each slot is a trial for the arm that placed its item. The
-    rows have keys ``settle:<decision id>:<position>``. Slots whose arm was retired since
-    are not observations.
+    The rows have keys ``settle:<decision id>:<position>`` (``...:<position>:<arm>`` when
+    a slot is split). Observations of arms retired since are dropped.
     """
-    fused = _logged(items, learner.exp.arms)
-    clicks = np.array([[values.get(j, 0.0) / learner.scale for j in range(fused.k)]])
-    arms, rewards = slot_observations(fused, clicks)
+    exp = learner.exp
     rows = []
-    for j, (arm, normalized) in enumerate(zip(arms.tolist(), rewards.tolist(), strict=True)):
-        if learner.is_retired(int(arm)):
-            continue  # its source arm was retired since: not the policy's any more
+    for obs in slot_values(items, values, learner.scale, len(exp.arms)):
+        if learner.is_retired(obs.arm):
+            continue  # its arm was retired since: not the policy's any more
+        suffix = f":{obs.arm}" if obs.split else ""
         rows.append(
             RewardRow(
-                experiment_id=learner.exp.id,
-                idempotency_key=f"{SETTLE_PREFIX}{decision_id}:{j}",
+                experiment_id=exp.id,
+                idempotency_key=f"{SETTLE_PREFIX}{decision_id}:{obs.position}{suffix}",
                 request_hash="",
                 decision_id=decision_id,
-                arm=int(arm),
+                arm=obs.arm,
                 kind=OBSERVATION,
-                value=float(values.get(j, 0.0)),
-                item=str(items[j]["item"]),
+                value=obs.value,
+                item=str(items[obs.position]["item"]),
                 status="learned",
                 created_at=now,
-                position=j,
+                position=obs.position,
                 learned=True,
-                normalized=float(normalized),
-                update_pos=learner.learn(int(arm), float(normalized)),
+                normalized=obs.normalized,
+                update_pos=learner.learn(obs.arm, obs.normalized),
             )
         )
     return rows
-
-
-def _logged(items: list[Any], arms: list[Any]) -> FusedLists:
-    """A stored fused list as :class:`bandit.fusion.FusedLists` (one request)."""
-    k = len(items)
-    source = np.array([[int(i["arm"]) for i in items]], dtype=np.int64)
-    credit = np.zeros((1, k, len(arms)))
-    credit[0, np.arange(k), source[0]] = 1.0
-    return FusedLists(
-        items=np.array([[int(i["item"]) for i in items]], dtype=np.int64),
-        source=source,
-        source_prob=np.array([[float(i["source_prob"]) for i in items]]),
-        propensity=np.array([[float(i["propensity"]) for i in items]]),
-        credit=credit,
-    )
 
 
 def pending_slot_max(

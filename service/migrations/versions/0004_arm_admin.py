@@ -1,4 +1,5 @@
-"""Arms added or retired over HTTP: experiments' retired arms, policy updates' arm change.
+"""Arms added or retired over HTTP (experiments' retired arms, policy updates' arm change);
+fuser parameters and position correction of fuse experiments.
 
 Revision ID: 0004_arm_admin
 Revises: 0003_items
@@ -19,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('retired', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('fuser_params', sa.JSON(), nullable=True))
     with op.batch_alter_table('policy_updates', schema=None) as batch_op:
         batch_op.add_column(sa.Column('change', sa.JSON(), nullable=True))
 
@@ -27,4 +29,5 @@ def downgrade() -> None:
     with op.batch_alter_table('policy_updates', schema=None) as batch_op:
         batch_op.drop_column('change')
     with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.drop_column('fuser_params')
         batch_op.drop_column('retired')
