@@ -85,6 +85,8 @@ class Experiment(Base):
     recommenders: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     fuser: Mapped[str | None] = mapped_column(String(32), nullable=True)  # fuse mode
     fuser_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # fuse mode: {max_weight, window, refresh, min_decisions} (None: no position correction)
+    position_correction: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # indices of the arms retired over HTTP (None: none); they keep their index and history
     retired: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -101,6 +103,8 @@ class PolicyState(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)  # Policy.state_dict()
     allocation: Mapped[list[Any]] = mapped_column(JSON)  # Policy.allocation() at `version`
     settled_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # position correction: {"version", "decisions", "relative"} of the last estimate
+    examination: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -15,9 +15,18 @@ from pydantic import (
     model_validator,
 )
 
+from service.schemas_read import (  # noqa: F401 (re-exported)
+    AllocationOut,
+    ArmStats,
+    HealthOut,
+    PositionStats,
+    SampleRatioTest,
+    StatsOut,
+)
 from service.validation import MAX_JSON_DEPTH, check_json, check_text
 
 ExperimentKey = str
+
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 RewardKind = Literal["click", "conversion"]
 Scope = Literal["admin", "write", "read"]
@@ -60,6 +69,24 @@ class Body(BaseModel):
 
 
 # --------------------------------------------------------------------------- experiments
+
+
+class PositionCorrection(Body):
+    """Position correction of a fuse experiment's slot observations (see
+    ``service.store.position`` for the rule)."""
+
+    max_weight: float = Field(
+        default=4.0, ge=1.0, le=100.0, description="Largest correction factor (clip)."
+    )
+    window: int = Field(
+        default=5000, ge=10, le=100_000, description="Recent learned decisions in an estimate."
+    )
+    refresh: int = Field(
+        default=50, ge=1, le=1_000_000, description="Policy versions between two estimates."
+    )
+    min_decisions: int = Field(
+        default=200, ge=1, le=100_000, description="Learned decisions before any correction."
+    )
 
 
 class ExperimentCreate(Body):
@@ -158,6 +185,11 @@ class ExperimentCreate(Body):
         "{'n_samples': 32} for slot-mix and team-draft (max_per_category is not available: "
         "the service has no item categories).",
     )
+    position_correction: PositionCorrection | None = Field(
+        default=None,
+        description="mode 'fuse': divide each slot's click by the examination probability "
+        "of its position, estimated from the logged slot clicks (clipped at max_weight).",
+    )
 
     @field_validator("arms")
     @classmethod
@@ -219,8 +251,14 @@ class ExperimentCreate(Body):
                 raise ValueError(
                     "mode 'fuse' needs a recommender for every arm; none for: " + ", ".join(missing)
                 )
-        elif self.fuser is not None or self.fuser_params is not None:
-            raise ValueError("fuser or fuser_params is set but mode is not 'fuse'")
+        elif (
+            self.fuser is not None
+            or self.fuser_params is not None
+            or self.position_correction is not None
+        ):
+            raise ValueError(
+                "fuser, fuser_params or position_correction is set but mode is not 'fuse'"
+            )
         return self
 
 
@@ -248,6 +286,7 @@ class ExperimentOut(BaseModel):
     recommenders: dict[str, str] | None = None
     fuser: str | None = None
     fuser_params: dict[str, Any] | None = None
+    position_correction: dict[str, Any] | None = None
     retired: list[str] = Field(
         default_factory=list,
         description="Arms retired over HTTP: kept with their history, given no more traffic.",
@@ -417,93 +456,6 @@ class RewardBatchOut(BaseModel):
     results: list[RewardOut]
     learned: int
     policy_version: int
-
-
-# --------------------------------------------------------------------------- read side
-
-
-class AllocationOut(BaseModel):
-    experiment: str
-    policy_version: int
-    allocation: dict[str, float]
-    updated_at: dt.datetime
-
-
-class ArmStats(BaseModel):
-    arm: str
-    decisions: int
-    clicks: int = Field(description="Click rewards with a value above 0 (late ones included).")
-    conversions: int = Field(description="Conversion rewards with a value above 0.")
-    observations: int = Field(description="Rewards the policy learned (incl. implicit zeros).")
-    mean_reward: float | None = Field(description="Per observation, in reward-definition units.")
-    ci95_low: float | None
-    ci95_high: float | None
-    prob_best: float
-    expected_loss: float
-    weight: float = Field(description="Current allocation.")
-    retired: bool = Field(
-        default=False, description="Retired over HTTP: no more traffic, history kept."
-    )
-    items_shown: int = Field(default=0, description="Items this arm placed in answered lists.")
-    item_clicks: int = Field(
-        default=0, description="Clicks (value above 0) on items this arm placed (credited)."
-    )
-    item_conversions: int = Field(
-        default=0, description="Conversions (value above 0) on items this arm placed."
-    )
-    slot_share: float = Field(
-        default=0.0, description="This arm's share of all items shown (0 without items)."
-    )
-
-
-class PositionStats(BaseModel):
-    position: int = Field(description="0 is the top of the list.")
-    shown: int = Field(description="Decisions that showed an item at this position.")
-    clicked: int = Field(description="Of those, decisions with a credited click here.")
-    click_rate: float = Field(description="clicked / shown (the position curve).")
-
-
-class StatsOut(BaseModel):
-    experiment: str
-    policy: str
-    policy_version: int
-    status: str
-    arms: list[ArmStats]
-    positions: list[PositionStats] = Field(
-        default_factory=list,
-        description="Per position of the answered lists (empty for decisions without items).",
-    )
-
-
-class SampleRatioTest(BaseModel):
-    observed: dict[str, int]
-    expected: dict[str, float]
-    statistic: float
-    dof: int
-    p_value: float
-    mismatch: bool = Field(description="p_value < 0.001")
-
-
-class HealthOut(BaseModel):
-    experiment: str
-    status: str
-    decisions: int
-    fallback_decisions: int
-    srm: SampleRatioTest
-    pending_decisions: int = Field(description="Unsettled decisions still waiting for a reward.")
-    rewards: int
-    late_rewards: int
-    orphan_rewards: int
-    duplicate_rewards: int = Field(description="Retries answered from the first response.")
-    ignored_rewards: int
-    policy_version: int
-    last_policy_update: dt.datetime | None
-    background_error: str | None = Field(
-        default=None,
-        description="Last failure of background work (settling) on this experiment, as seen "
-        "by the worker that answers; cleared by the next success.",
-    )
-    background_error_at: dt.datetime | None = None
 
 
 class ServiceHealth(BaseModel):

@@ -72,6 +72,9 @@ def create_experiment(
         recommenders=recommenders,
         fuser=fuser,
         fuser_params=fuser_params,
+        position_correction=(
+            spec.position_correction.model_dump() if spec.position_correction else None
+        ),
         created_at=now,
         updated_at=now,
     )
@@ -196,6 +199,7 @@ def experiment_out(exp: Experiment, version: int) -> ExperimentOut:
         ),
         fuser=exp.fuser,
         fuser_params=exp.fuser_params,
+        position_correction=exp.position_correction,
         retired=[arms[i] for i in exp.retired or []],
         policy_version=version,
         created_at=as_utc(exp.created_at),

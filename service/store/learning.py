@@ -33,12 +33,14 @@ from sqlalchemy import Connection, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bandit import Policy
+from bandit.fusion.position import Examination
 from service import policies
 from service.background import BackgroundFailures
 from service.errors import Invalid
 from service.models import Decision, Experiment, PolicyState, PolicyUpdate, Reward, utcnow
 from service.store.arms import active_arms, expand
 from service.store.common import CHUNK, as_utc, lock
+from service.store.position import covering, current_examination
 from service.store.rows import RewardRow, arm_deltas, bump_arm_stats, insert_rewards
 from service.store.slots import slot_values
 
@@ -62,6 +64,14 @@ class Learner:
     policy: Policy | None = None
     arms: list[int] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
+    _examination: tuple[Examination | None, float] | None = None
+
+    def examination(self) -> tuple[Examination | None, float]:
+        """The position correction of this transaction (see :mod:`.position`), and its
+        ``max_weight``; read (and refreshed) once per transaction."""
+        if self._examination is None:
+            self._examination = current_examination(self.session, self.exp, self.state)
+        return self._examination
 
     @property
     def scale(self) -> float:
@@ -187,11 +197,15 @@ def observe_slots(
 
     ``values`` maps a position to the largest value among its rewards (other slots: 0).
     The rows have keys ``settle:<decision id>:<position>`` (``...:<position>:<arm>`` when
-    a slot is split). Observations of arms retired since are dropped.
+    a slot is split). Observations of arms retired since are dropped. With the experiment's
+    position correction, each slot's value is corrected per :mod:`.position`.
     """
     exp = learner.exp
+    examination, max_weight = learner.examination()
+    if examination is not None:
+        examination = covering(examination, len(items))
     rows = []
-    for obs in slot_values(items, values, learner.scale, len(exp.arms)):
+    for obs in slot_values(items, values, learner.scale, len(exp.arms), examination, max_weight):
         if learner.is_retired(obs.arm):
             continue  # its arm was retired since: not the policy's any more
         suffix = f":{obs.arm}" if obs.split else ""

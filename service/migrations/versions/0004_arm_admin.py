@@ -21,13 +21,19 @@ def upgrade() -> None:
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('retired', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('fuser_params', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('position_correction', sa.JSON(), nullable=True))
+    with op.batch_alter_table('policy_states', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('examination', sa.JSON(), nullable=True))
     with op.batch_alter_table('policy_updates', schema=None) as batch_op:
         batch_op.add_column(sa.Column('change', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('policy_states', schema=None) as batch_op:
+        batch_op.drop_column('examination')
     with op.batch_alter_table('policy_updates', schema=None) as batch_op:
         batch_op.drop_column('change')
     with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.drop_column('position_correction')
         batch_op.drop_column('fuser_params')
         batch_op.drop_column('retired')
