@@ -36,7 +36,9 @@ class ArmStats(BaseModel):
     )
     items_shown: int = Field(default=0, description="Items this arm placed in answered lists.")
     item_clicks: int = Field(
-        default=0, description="Clicks (value above 0) on items this arm placed (credited)."
+        default=0,
+        description="Clicks (value above 0) on items this arm placed (credited; for a "
+        "deterministic fuser, the arm with the largest share of the item's score).",
     )
     item_conversions: int = Field(
         default=0, description="Conversions (value above 0) on items this arm placed."
