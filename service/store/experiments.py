@@ -142,6 +142,10 @@ SCORED_FUSERS = ("weighted-score", "weighted-rrf")
 SERVED_FUSERS = DRAWN_FUSERS + SCORED_FUSERS
 
 
+# upper bounds that keep one decision's fusing cheap (n_samples replays per decision)
+_PARAM_LIMITS = {"n_samples": 1000, "c": 1e6}
+
+
 def _fuser(spec: ExperimentCreate) -> tuple[str | None, dict[str, Any] | None]:
     """The fuser's name and parameters, validated by building it (:class:`Invalid` if not)."""
     if spec.mode != "fuse":
@@ -155,6 +159,12 @@ def _fuser(spec: ExperimentCreate) -> tuple[str | None, dict[str, Any] | None]:
             "fuser_params may not set max_per_category (the service has no item categories) "
             "nor k (each decision's k sets it)"
         )
+    for field, high in _PARAM_LIMITS.items():
+        v = params.get(field)
+        if v is not None and not (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= high
+        ):
+            raise Invalid(f"fuser_params[{field!r}] must be a number in [0, {high:g}], got {v!r}")
     from bandit import make_fuser
 
     try:

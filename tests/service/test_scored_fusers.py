@@ -25,10 +25,12 @@ RECS = {"a": "pop", "b": "mf", "c": "knn"}
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"fuser": "weighted-rrf", "fuser_params": {"c": -1}}, "invalid fuser_params"),
+        ({"fuser": "weighted-rrf", "fuser_params": {"c": -1}}, "in [0, 1e+06]"),
         ({"fuser": "weighted-rrf", "fuser_params": {"zz": 1}}, "unknown parameter 'zz'"),
         ({"fuser": "weighted-score", "fuser_params": {"max_per_category": 2}}, "categories"),
-        ({"fuser": "slot-mix", "fuser_params": {"n_samples": 0}}, "n_samples"),
+        ({"fuser": "slot-mix", "fuser_params": {"n_samples": 0}}, "invalid fuser_params"),
+        ({"fuser": "team-draft", "fuser_params": {"n_samples": 10**9}}, "in [0, 1000]"),
+        ({"fuser": "weighted-rrf", "fuser_params": {"c": "x"}}, "must be a number"),
         ({"fuser": "nope"}, "cannot be served"),
     ],
 )
