@@ -251,14 +251,10 @@ class ExperimentCreate(Body):
                 raise ValueError(
                     "mode 'fuse' needs a recommender for every arm; none for: " + ", ".join(missing)
                 )
-        elif (
-            self.fuser is not None
-            or self.fuser_params is not None
-            or self.position_correction is not None
-        ):
-            raise ValueError(
-                "fuser, fuser_params or position_correction is set but mode is not 'fuse'"
-            )
+        else:
+            for name in ("fuser", "fuser_params", "position_correction"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is set but mode is not 'fuse'")
         return self
 
 
