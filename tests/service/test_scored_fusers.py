@@ -119,3 +119,23 @@ def test_scored_fuser_rebuild_equals_live(sapi, session_factory, window):  # noq
     assert len(rows) > len({(r.decision_id, r.position) for r in rows})  # some slots split
     assert result.updates == result.version >= 1
     assert result.equal, "rebuilt state differs from the live one"
+
+
+def test_shared_item_of_a_retired_source_still_credits_the_other_arms(sapi, session_factory):  # noqa: F811
+    sapi.experiment(mode="fuse", recommenders=RECS, reward_window_s=None, fuser="weighted-rrf")
+    d = decide(sapi, k=6)
+    shared = next(i for i in d["items"] if len(i["credit"]) > 1)
+    assert sapi.post(f"/v1/experiments/exp/arms/{shared['arm']}/retire").status_code == 200
+    r = reward(sapi, d, item_id=shared["item_id"])
+    assert r.status_code == 200 and r.json()["status"] == "learned", r.text
+    gone = "abc".index(shared["arm"])
+    with session_factory() as session:
+        rows = [
+            (r.arm, r.position, r.normalized)
+            for r in session.query(Reward).filter(Reward.kind == "decision")
+        ]
+        result = audit.rebuild(session, "exp")
+    here = {a: n for a, p, n in rows if p == shared["position"]}
+    want = {"abc".index(a): w for a, w in shared["credit"].items() if a != shared["arm"]}
+    assert gone not in {a for a, _, _ in rows} and here == pytest.approx(want)
+    assert result.equal
