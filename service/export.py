@@ -119,7 +119,7 @@ def export_log(
     n, k = len(rows), len(arms)
     probs = np.zeros((n, k))
     for i, row in enumerate(rows):
-        probs[i] = row[4]
+        probs[i, : len(row[4])] = row[4]  # arms added after the decision had 0
     action = np.fromiter((r[3] for r in rows), dtype=np.int64, count=n)
     raw = np.fromiter((r[8] or 0.0 for r in rows), dtype=np.float64, count=n)
     columns: dict[str, Any] = {

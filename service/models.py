@@ -92,6 +92,11 @@ class Experiment(Base):
     # per arm, the name of the loaded recommender backing it (None: the arm only has a name)
     recommenders: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     fuser: Mapped[str | None] = mapped_column(String(32), nullable=True)  # fuse mode
+    fuser_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # fuse mode: {max_weight, window, refresh, min_decisions} (None: no position correction)
+    position_correction: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # indices of the arms retired over HTTP (None: none); they keep their index and history
+    retired: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -106,6 +111,8 @@ class PolicyState(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)  # Policy.state_dict()
     allocation: Mapped[list[Any]] = mapped_column(JSON)  # Policy.allocation() at `version`
     settled_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # position correction: {"version", "decisions", "relative"} of the last estimate
+    examination: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -118,8 +125,10 @@ class PolicyUpdate(Base):
         BigInt, ForeignKey("experiments.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(BigInt)  # 0 = creation; the policy version afterwards
-    kind: Mapped[str] = mapped_column(String(16))  # create | rewards | settle
+    kind: Mapped[str] = mapped_column(String(16))  # create | rewards | settle | arms
     n_rewards: Mapped[int] = mapped_column(Integer, default=0)
+    # kind 'arms': {"action": "add" | "retire", "arm": index}; what the rebuild replays
+    change: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     allocation: Mapped[list[Any]] = mapped_column(JSON)  # allocation after this update
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

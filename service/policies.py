@@ -26,15 +26,17 @@ from service.errors import Invalid
 from service.models import Experiment
 
 
-def build_policy(exp: Experiment) -> Policy:
-    """A fresh policy for ``exp`` (its state before any reward)."""
+def build_policy(exp: Experiment, n_arms: int | None = None) -> Policy:
+    """A fresh policy for ``exp`` (its state before any reward), over its first ``n_arms``
+    arms (default: all; the arms it was created with, when arms were added since)."""
+    n = len(exp.arms) if n_arms is None else n_arms
     return make(
         exp.policy,
-        n_arms=len(exp.arms),
+        n_arms=n,
         seed=exp.seed,
         burn_in=exp.burn_in,
-        floors=exp.floors,
-        caps=exp.caps,
+        floors=exp.floors[:n] if isinstance(exp.floors, list) else exp.floors,
+        caps=exp.caps[:n] if isinstance(exp.caps, list) else exp.caps,
         control_arm=exp.control_arm,
         control_share=exp.control_share,
         params=exp.params,

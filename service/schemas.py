@@ -15,9 +15,18 @@ from pydantic import (
     model_validator,
 )
 
+from service.schemas_read import (  # noqa: F401 (re-exported)
+    AllocationOut,
+    ArmStats,
+    HealthOut,
+    PositionStats,
+    SampleRatioTest,
+    StatsOut,
+)
 from service.validation import MAX_JSON_DEPTH, check_json, check_text
 
 ExperimentKey = str
+
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 RewardKind = Literal["click", "conversion"]
 Scope = Literal["admin", "write", "read"]
@@ -60,6 +69,24 @@ class Body(BaseModel):
 
 
 # --------------------------------------------------------------------------- experiments
+
+
+class PositionCorrection(Body):
+    """Position correction of a fuse experiment's slot observations (see
+    ``service.store.position`` for the rule)."""
+
+    max_weight: float = Field(
+        default=4.0, ge=1.0, le=100.0, description="Largest correction factor (clip)."
+    )
+    window: int = Field(
+        default=5000, ge=10, le=100_000, description="Recent learned decisions in an estimate."
+    )
+    refresh: int = Field(
+        default=50, ge=1, le=1_000_000, description="Policy versions between two estimates."
+    )
+    min_decisions: int = Field(
+        default=200, ge=1, le=100_000, description="Learned decisions before any correction."
+    )
 
 
 class ExperimentCreate(Body):
@@ -147,7 +174,21 @@ class ExperimentCreate(Body):
     fuser: Text | None = Field(
         default=None,
         max_length=32,
-        description="mode 'fuse': a name from bandit.FUSERS (default 'slot-mix').",
+        description="mode 'fuse': slot-mix (default), team-draft, weighted-score or "
+        "weighted-rrf. The last two are deterministic: a click on an item is credited to the "
+        "arms by their share of its fused score.",
+    )
+    fuser_params: dict[str, Any] | None = Field(
+        default=None,
+        max_length=8,
+        description="mode 'fuse': the fuser's parameters, e.g. {'c': 60} for weighted-rrf or "
+        "{'n_samples': 32} for slot-mix and team-draft (max_per_category is not available: "
+        "the service has no item categories).",
+    )
+    position_correction: PositionCorrection | None = Field(
+        default=None,
+        description="mode 'fuse': divide each slot's click by the examination probability "
+        "of its position, estimated from the logged slot clicks (clipped at max_weight).",
     )
 
     @field_validator("arms")
@@ -210,8 +251,10 @@ class ExperimentCreate(Body):
                 raise ValueError(
                     "mode 'fuse' needs a recommender for every arm; none for: " + ", ".join(missing)
                 )
-        elif self.fuser is not None:
-            raise ValueError("fuser is set but mode is not 'fuse'")
+        else:
+            for name in ("fuser", "fuser_params", "position_correction"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is set but mode is not 'fuse'")
         return self
 
 
@@ -238,9 +281,27 @@ class ExperimentOut(BaseModel):
     fallback_arm: str
     recommenders: dict[str, str] | None = None
     fuser: str | None = None
+    fuser_params: dict[str, Any] | None = None
+    position_correction: dict[str, Any] | None = None
+    retired: list[str] = Field(
+        default_factory=list,
+        description="Arms retired over HTTP: kept with their history, given no more traffic.",
+    )
     policy_version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ArmCreate(Body):
+    """An arm added to a running experiment (``POST /v1/experiments/{key}/arms``)."""
+
+    name: Text = Field(min_length=1, max_length=200, description="A name not used yet.")
+    recommender: Text | None = Field(
+        default=None,
+        max_length=200,
+        description="A loaded recommender (GET /v1/models) backing the arm; required in "
+        "mode 'fuse'.",
+    )
 
 
 class ExperimentPage(BaseModel):
@@ -297,6 +358,12 @@ class ItemOut(BaseModel):
     )
     propensity: float = Field(
         description="Marginal probability that this item is shown at this position."
+    )
+    credit: dict[str, float] | None = Field(
+        default=None,
+        description="Deterministic fusers (weighted-score, weighted-rrf): each arm's share of "
+        "the item's fused score (sums to 1); a click on the item is credited by these shares. "
+        "null for the drawn fusers (the whole slot is the source arm's).",
     )
 
 
@@ -356,7 +423,7 @@ class RewardBatch(Body):
     )
 
 
-RewardStatus = Literal["learned", "pending", "late", "orphan", "unshown", "ignored"]
+RewardStatus = Literal["learned", "pending", "late", "orphan", "unshown", "ignored", "retired"]
 
 
 class RewardOut(BaseModel):
@@ -373,7 +440,7 @@ class RewardOut(BaseModel):
         "late: after the reward window; orphan: unknown decision; ignored: kind not in the "
         "reward definition, fallback decision, stopped experiment, or decision already learned; "
         "unshown: names an item or position that the decision did not show (kept, not "
-        "learned)."
+        "learned); retired: credited to an arm retired since (counted, not learned)."
     )
     replayed: bool = Field(default=False, description="True when answered from the first request.")
     policy_version: int | None = Field(
@@ -385,69 +452,6 @@ class RewardBatchOut(BaseModel):
     results: list[RewardOut]
     learned: int
     policy_version: int
-
-
-# --------------------------------------------------------------------------- read side
-
-
-class AllocationOut(BaseModel):
-    experiment: str
-    policy_version: int
-    allocation: dict[str, float]
-    updated_at: dt.datetime
-
-
-class ArmStats(BaseModel):
-    arm: str
-    decisions: int
-    clicks: int = Field(description="Click rewards with a value above 0 (late ones included).")
-    conversions: int = Field(description="Conversion rewards with a value above 0.")
-    observations: int = Field(description="Rewards the policy learned (incl. implicit zeros).")
-    mean_reward: float | None = Field(description="Per observation, in reward-definition units.")
-    ci95_low: float | None
-    ci95_high: float | None
-    prob_best: float
-    expected_loss: float
-    weight: float = Field(description="Current allocation.")
-
-
-class StatsOut(BaseModel):
-    experiment: str
-    policy: str
-    policy_version: int
-    status: str
-    arms: list[ArmStats]
-
-
-class SampleRatioTest(BaseModel):
-    observed: dict[str, int]
-    expected: dict[str, float]
-    statistic: float
-    dof: int
-    p_value: float
-    mismatch: bool = Field(description="p_value < 0.001")
-
-
-class HealthOut(BaseModel):
-    experiment: str
-    status: str
-    decisions: int
-    fallback_decisions: int
-    srm: SampleRatioTest
-    pending_decisions: int = Field(description="Unsettled decisions still waiting for a reward.")
-    rewards: int
-    late_rewards: int
-    orphan_rewards: int
-    duplicate_rewards: int = Field(description="Retries answered from the first response.")
-    ignored_rewards: int
-    policy_version: int
-    last_policy_update: dt.datetime | None
-    background_error: str | None = Field(
-        default=None,
-        description="Last failure of background work (settling) on this experiment, as seen "
-        "by the worker that answers; cleared by the next success.",
-    )
-    background_error_at: dt.datetime | None = None
 
 
 class ServiceHealth(BaseModel):

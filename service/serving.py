@@ -36,6 +36,8 @@ class ServedItem:
     arm: int
     source_prob: float
     propensity: float
+    # deterministic fusers: [[arm, share], ...] of the item's fused score (shares sum to 1)
+    credit: list[list[float]] | None = None
 
     def as_json(self) -> dict[str, Any]:
         # by hand: dataclasses.asdict deep-copies field by field (a hot path, k per decision)
@@ -45,7 +47,7 @@ class ServedItem:
             "arm": self.arm,
             "source_prob": self.source_prob,
             "propensity": self.propensity,
-        }
+        } | ({} if self.credit is None else {"credit": self.credit})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +117,11 @@ def serve_fuse(
     req: ItemRequest,
     max_k: int,
     ranker: Ranker | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Served:
     """The fused list of every arm's top k, weighted by the allocation, drawn with ``seed``
-    (``ranker`` as in :func:`serve_allocate`)."""
+    (``ranker`` as in :func:`serve_allocate`; ``params``: the fuser's). A deterministic
+    fuser's items carry their credit shares."""
     from bandit import make_fuser
 
     if any(r is None for r in recs):
@@ -129,7 +133,9 @@ def serve_fuse(
     scores = np.stack([s for _, s in ranked])[:, None, :]
     weights = np.asarray(probabilities, dtype=np.float64)
     weights = weights / weights.sum()
-    fused = make_fuser(fuser_name, k=req.k).fuse(items, weights, scores, seed=seed)
+    fuser = make_fuser(fuser_name, k=req.k, **(params or {}))
+    fused = fuser.fuse(items, weights, scores, seed=seed)
+    fractional = not fuser.stochastic
     out = [
         ServedItem(
             int(fused.items[0, j]),
@@ -137,6 +143,9 @@ def serve_fuse(
             int(fused.source[0, j]),
             float(fused.source_prob[0, j]),
             float(fused.propensity[0, j]),
+            [[a, float(fused.credit[0, j, a])] for a in np.flatnonzero(fused.credit[0, j]).tolist()]
+            if fractional
+            else None,
         )
         for j in range(fused.k)
     ]

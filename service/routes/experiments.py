@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from service.deps import (
     AdminKey,
+    CacheDep,
     KeyPath,
     ModelsDep,
     ReadKey,
@@ -16,7 +17,15 @@ from service.deps import (
     not_covered,
 )
 from service.routes.responses import BODY, KEYED, errors
-from service.schemas import MAX_OFFSET, ExperimentCreate, ExperimentOut, ExperimentPage, Status
+from service.schemas import (
+    MAX_OFFSET,
+    ArmCreate,
+    ExperimentCreate,
+    ExperimentOut,
+    ExperimentPage,
+    Status,
+)
+from service.store import arms as arms_store
 from service.store import experiments as store
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
@@ -73,3 +82,51 @@ def _action(action: str, doc: str) -> None:
 _action("pause", "Pause: decisions get the fallback arm (or 409); rewards are still learned.")
 _action("resume", "Resume a paused experiment.")
 _action("stop", "Stop for good: decisions get the fallback arm (or 409); nothing more is learned.")
+
+
+@router.post(
+    "/{key}/arms",
+    response_model=ExperimentOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(
+        KEYED,
+        BODY,
+        404,
+        409,
+        s409="The experiment is stopped, or already has an arm of this name.",
+    ),
+)
+def add_arm(
+    key: KeyPath,
+    body: ArmCreate,
+    session: SessionDep,
+    models: ModelsDep,
+    cache: CacheDep,
+    _key: AdminKey,
+) -> ExperimentOut:
+    """Add an arm to a running experiment, optionally backed by a loaded recommender
+    (required in mode 'fuse'). The policy explores it at once (it has no observations);
+    a floor or cap given as one number binds it, a per-arm list gives it none."""
+    return arms_store.add_arm(session, key, body, models, cache)
+
+
+@router.post(
+    "/{key}/arms/{arm}/retire",
+    response_model=ExperimentOut,
+    responses=errors(
+        KEYED,
+        404,
+        409,
+        s404="No such experiment or arm.",
+        s409="The experiment is stopped, or the arm is already retired.",
+    ),
+)
+def retire_arm(
+    key: KeyPath, arm: str, session: SessionDep, cache: CacheDep, _key: AdminKey
+) -> ExperimentOut:
+    """Retire an arm: it gets no more traffic (allocation 0, never a fused list's source)
+    and keeps its decisions, rewards and statistics; rewards still arriving for its earlier
+    decisions are stored with status 'retired'. The last active arm and the control arm
+    cannot be retired (422). A retired fallback arm hands that role to the control arm, else
+    to the first active arm."""
+    return arms_store.retire_arm(session, key, arm, cache)

@@ -17,7 +17,8 @@ from service.errors import Conflict, NotFound
 from service.models import Decision, Experiment, PolicyState, utcnow
 from service.recommenders import ItemRequest, Recommender
 from service.schemas import DecisionCreate, DecisionOut, ItemOut
-from service.serving import Served, backing, serve_allocate, serve_fuse
+from service.serving import Served, backing, serve_allocate
+from service.store.arms import fuse_active, serving_arms
 
 _DECIDE = (
     select(
@@ -29,6 +30,8 @@ _DECIDE = (
         Experiment.mode,
         Experiment.recommenders,
         Experiment.fuser,
+        Experiment.fuser_params,
+        Experiment.retired,
         PolicyState.version,
         PolicyState.allocation,
     )
@@ -74,7 +77,7 @@ def decide(
     if row is None:
         raise NotFound(f"no experiment with key {key!r}")
     (exp_id, arms, status, when_inactive, fallback_arm, mode, recommenders, fuser) = row[:8]
-    version, allocation = row[8:]
+    fuser_params, retired, version, allocation = row[8:]
     seed = new_seed()
     if status != "active":
         if when_inactive == "reject":
@@ -91,14 +94,14 @@ def decide(
             # SQLite: the read took the write lock (BEGIN IMMEDIATE, one connection per
             # process); release it while the recommenders score, take it again to insert
             session.commit()
-        recs = backing(recommenders, serving.models)
+        recs = backing(serving_arms(recommenders, retired), serving.models)
         req = ItemRequest(
             body.k or serving.default_k,
             np.asarray(body.exclude, dtype=np.int64),
             None if body.candidates is None else np.asarray(body.candidates, dtype=np.int64),
         )
         if mode == "fuse" and not fallback:
-            served = serve_fuse(
+            served = fuse_active(
                 recs,
                 fuser or "slot-mix",
                 probabilities,
@@ -106,6 +109,7 @@ def decide(
                 body.unit_id,
                 req,
                 serving.max_k,
+                fuser_params,
                 serving.ranker,
             )
             arm = served.arm
@@ -159,6 +163,7 @@ def _items_out(served: Served, arms: list[str]) -> list[ItemOut] | None:
             arm=arms[i.arm],
             source_prob=i.source_prob,
             propensity=i.propensity,
+            credit=None if i.credit is None else {arms[int(a)]: w for a, w in i.credit},
         )
         for i in served.items
     ]

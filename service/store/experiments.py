@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +29,7 @@ def create_experiment(
     """
     arms = list(spec.arms)
     recommenders = _recommenders(spec, arms, models)
-    fuser = _fuser(spec)
+    fuser, fuser_params = _fuser(spec)
     control = arms.index(spec.control_arm) if spec.control_arm is not None else None
     if spec.fallback_arm is not None:
         fallback = arms.index(spec.fallback_arm)
@@ -70,6 +71,10 @@ def create_experiment(
         fallback_arm=fallback,
         recommenders=recommenders,
         fuser=fuser,
+        fuser_params=fuser_params,
+        position_correction=(
+            spec.position_correction.model_dump() if spec.position_correction else None
+        ),
         created_at=now,
         updated_at=now,
     )
@@ -128,22 +133,45 @@ def _recommenders(
     return [spec.recommenders.get(a) for a in arms]
 
 
-# Fusers whose top slot's source is drawn from the weights, so that the logged arm and its
-# probability keep the sample-ratio check and off-policy estimates valid. The deterministic
-# fusers (weighted-score, weighted-rrf) have no such draw and are not served yet.
-SERVED_FUSERS = ("slot-mix", "team-draft")
+# Fusers whose top slot's source is drawn from the weights: the logged arm and its
+# probability keep the sample-ratio check and off-policy estimates valid.
+DRAWN_FUSERS = ("slot-mix", "team-draft")
+# Deterministic fusers: no draw to check; a click is credited to the arms by their share of
+# the item's fused score (fractional credit, see service.store.learning.observe_slots).
+SCORED_FUSERS = ("weighted-score", "weighted-rrf")
+SERVED_FUSERS = DRAWN_FUSERS + SCORED_FUSERS
 
 
-def _fuser(spec: ExperimentCreate) -> str | None:
+# upper bounds that keep one decision's fusing cheap (n_samples replays per decision)
+_PARAM_LIMITS = {"n_samples": 1000, "c": 1e6}
+
+
+def _fuser(spec: ExperimentCreate) -> tuple[str | None, dict[str, Any] | None]:
+    """The fuser's name and parameters, validated by building it (:class:`Invalid` if not)."""
     if spec.mode != "fuse":
-        return None
+        return None, None
     name = spec.fuser or "slot-mix"
     if name not in SERVED_FUSERS:
+        raise Invalid(f"fuser {name!r} cannot be served; choose one of: {', '.join(SERVED_FUSERS)}")
+    params = dict(spec.fuser_params or {})
+    if "max_per_category" in params or "k" in params:
         raise Invalid(
-            f"fuser {name!r} cannot be served; choose one of: {', '.join(SERVED_FUSERS)} "
-            "(the deterministic fusers log no randomisation to check or evaluate)"
+            "fuser_params may not set max_per_category (the service has no item categories) "
+            "nor k (each decision's k sets it)"
         )
-    return name
+    for field, high in _PARAM_LIMITS.items():
+        v = params.get(field)
+        if v is not None and not (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= high
+        ):
+            raise Invalid(f"fuser_params[{field!r}] must be a number in [0, {high:g}], got {v!r}")
+    from bandit import make_fuser
+
+    try:
+        make_fuser(name, k=1, **params)
+    except (ValueError, TypeError) as err:
+        raise Invalid(f"invalid fuser_params for {name!r}: {err}") from err
+    return name, (params or None)
 
 
 def _per_arm(v: float | list[float] | None, n: int) -> list[float] | None:
@@ -180,6 +208,9 @@ def experiment_out(exp: Experiment, version: int) -> ExperimentOut:
             else None
         ),
         fuser=exp.fuser,
+        fuser_params=exp.fuser_params,
+        position_correction=exp.position_correction,
+        retired=[arms[i] for i in exp.retired or []],
         policy_version=version,
         created_at=as_utc(exp.created_at),
         updated_at=as_utc(exp.updated_at),

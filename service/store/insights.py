@@ -14,8 +14,17 @@ from sqlalchemy.orm import Session
 from service import models, stats
 from service.background import Failure
 from service.models import ArmStat, Decision, Experiment, PolicyState, PolicyUpdate, Reward
-from service.schemas import AllocationOut, ArmStats, HealthOut, SampleRatioTest, StatsOut
+from service.schemas import (
+    AllocationOut,
+    ArmStats,
+    HealthOut,
+    PositionStats,
+    SampleRatioTest,
+    StatsOut,
+)
 from service.store.common import CHUNK, as_utc, load
+from service.store.experiments import SCORED_FUSERS
+from service.store.item_stats import item_stats
 from service.store.learning import OBSERVATION
 
 NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of earlier versions)
@@ -67,7 +76,8 @@ def decision_counts(session: Session, exp_id: int, n_arms: int) -> DecisionCount
 
 def experiment_stats(session: Session, key: str, made: DecisionCounts | None = None) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with its 95% interval,
-    probability of being best, expected loss and current weight.
+    probability of being best, expected loss, current weight and item counts; per
+    position: the click rate (:mod:`.item_stats`).
 
     ``made``: the experiment's :func:`decision_counts` when the caller already has them."""
     exp, state = load(session, key)
@@ -83,6 +93,8 @@ def experiment_stats(session: Session, key: str, made: DecisionCounts | None = N
     sums = np.array([s.reward_sum for s in per_arm], dtype=float)
     sq = np.array([s.reward_sq_sum for s in per_arm], dtype=float)
     summary = stats.arm_summary(obs, sums, sq, scale)
+    items = item_stats(session, exp.id, n)
+    share = items.slot_share
     return StatsOut(
         experiment=key,
         policy=exp.policy,
@@ -101,14 +113,30 @@ def experiment_stats(session: Session, key: str, made: DecisionCounts | None = N
                 prob_best=summary.prob_best[i],
                 expected_loss=summary.expected_loss[i],
                 weight=float(state.allocation[i]),
+                retired=i in (exp.retired or ()),
+                items_shown=int(items.shown[i]),
+                item_clicks=int(items.clicks[i]),
+                item_conversions=int(items.conversions[i]),
+                slot_share=float(share[i]),
             )
             for i, name in enumerate(exp.arms)
+        ],
+        positions=[
+            PositionStats(position=j, shown=int(s), clicked=int(c), click_rate=float(r))
+            for j, (s, c, r) in enumerate(
+                zip(items.position_shown, items.position_clicked, items.click_rate, strict=True)
+            )
         ],
     )
 
 
 def _srm(session: Session, exp: Experiment, counts: DecisionCounts) -> stats.SRMResult:
-    """Sample-ratio test of the non-fallback decisions against their logged allocations."""
+    """Sample-ratio test of the non-fallback decisions against their logged allocations.
+
+    A deterministic fuser (weighted-score, weighted-rrf) draws nothing: its decisions' arm
+    is the top item's largest credit share, which the allocation does not predict, so there
+    is nothing to test (p = 1, 0 degrees of freedom)."""
+    n = len(exp.arms)
     by_version = counts.by_version
     probs: dict[int, list[float]] = {}
     versions = list(by_version)
@@ -119,10 +147,19 @@ def _srm(session: Session, exp: Experiment, counts: DecisionCounts) -> stats.SRM
             )
         ):
             probs[seq] = alloc
+    if exp.mode == "fuse" and exp.fuser in SCORED_FUSERS:
+        observed = sum(by_version.values(), np.zeros(n, dtype=np.int64)).astype(float)
+        return stats.SRMResult(observed, observed.copy(), 0.0, 0, 1.0)
     return stats.sample_ratio_test(
-        [(by_version[v], np.asarray(probs[v], dtype=float)) for v in versions if v in probs],
-        len(exp.arms),
+        [(by_version[v], _padded(probs[v], n)) for v in versions if v in probs], n
     )
+
+
+def _padded(allocation: list[float], n: int) -> np.ndarray:
+    """A version's allocation over all ``n`` arms (arms added after it had 0)."""
+    out = np.zeros(n)
+    out[: len(allocation)] = allocation
+    return out
 
 
 def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:

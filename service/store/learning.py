@@ -33,14 +33,17 @@ from sqlalchemy import Connection, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bandit import Policy
-from bandit.fusion import FusedLists, slot_observations
+from bandit.fusion.position import Examination
 from service import policies
 from service.background import BackgroundFailures
 from service.errors import Invalid
 from service.models import Decision, Experiment, PolicyState, PolicyUpdate, Reward, utcnow
 from service.store import series
+from service.store.arms import active_arms, expand
 from service.store.common import CHUNK, as_utc, lock
+from service.store.position import covering, current_examination
 from service.store.rows import RewardRow, arm_deltas, bump_arm_stats, insert_rewards
+from service.store.slots import slot_values
 
 log = logging.getLogger("bandit_fusion.service")
 
@@ -62,6 +65,14 @@ class Learner:
     policy: Policy | None = None
     arms: list[int] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
+    _examination: tuple[Examination | None, float] | None = None
+
+    def examination(self) -> tuple[Examination | None, float]:
+        """The position correction of this transaction (see :mod:`.position`), and its
+        ``max_weight``; read (and refreshed) once per transaction."""
+        if self._examination is None:
+            self._examination = current_examination(self.session, self.exp, self.state)
+        return self._examination
 
     @property
     def scale(self) -> float:
@@ -76,8 +87,18 @@ class Learner:
                 self.policy = policies.restore(self.state.state)
         return self.policy
 
+    @property
+    def active(self) -> list[int]:
+        """The experiment arms the policy holds, in policy order (see :mod:`.arms`)."""
+        return active_arms(len(self.exp.arms), self.exp.retired)
+
+    def is_retired(self, arm: int) -> bool:
+        """True for an arm retired over HTTP: it is no longer the policy's to learn."""
+        return arm in (self.exp.retired or ())
+
     def learn(self, arm: int, normalized: float) -> int:
-        """Queue one observation; returns its position in this update."""
+        """Queue one observation of experiment arm ``arm`` (an active one); returns its
+        position in this update."""
         self.arms.append(arm)
         self.rewards.append(normalized)
         return len(self.arms) - 1
@@ -91,11 +112,15 @@ class Learner:
         if not self.arms:
             return None
         policy = self.load()
+        active = self.active
+        index = {a: j for j, a in enumerate(active)}
         try:
             policy.update_batch(
-                np.asarray(self.arms, dtype=np.int64), np.asarray(self.rewards, dtype=float)
+                np.asarray([index[a] for a in self.arms], dtype=np.int64),
+                np.asarray(self.rewards, dtype=float),
             )
             allocation, state = policies.checked_result(policy)
+            allocation = expand(allocation, active, len(self.exp.arms))
         except (ValueError, IndexError) as err:
             self.policy = None  # possibly half-updated: never reuse it
             raise Invalid(f"the policy rejected these rewards: {err}") from err
@@ -167,52 +192,43 @@ def observe_slots(
     values: dict[int, float],
     now: dt.datetime,
 ) -> list[RewardRow]:
-    """Queue the observations of a fused decision: one per shown slot, for its source arm.
+    """Queue the observations of a fused decision (:func:`.slots.slot_values`): one per
+    shown slot for its source arm, or, for a deterministic fuser, one per (slot, arm with a
+    share of the item's score).
 
     ``values`` maps a position to the largest value among its rewards (other slots: 0).
-    This is :func:`bandit.fusion.slot_observations` on the logged list (per-slot credit,
-    no position correction): each slot is a trial for the arm that placed its item. The
-    rows have keys ``settle:<decision id>:<position>``.
+    The rows have keys ``settle:<decision id>:<position>`` (``...:<position>:<arm>`` when
+    a slot is split). Observations of arms retired since are dropped. With the experiment's
+    position correction, each slot's value is corrected per :mod:`.position`.
     """
-    fused = _logged(items, learner.exp.arms)
-    clicks = np.array([[values.get(j, 0.0) / learner.scale for j in range(fused.k)]])
-    arms, rewards = slot_observations(fused, clicks)
+    exp = learner.exp
+    examination, max_weight = learner.examination()
+    if examination is not None:
+        examination = covering(examination, len(items))
     rows = []
-    for j, (arm, normalized) in enumerate(zip(arms.tolist(), rewards.tolist(), strict=True)):
+    for obs in slot_values(items, values, learner.scale, len(exp.arms), examination, max_weight):
+        if learner.is_retired(obs.arm):
+            continue  # its arm was retired since: not the policy's any more
+        suffix = f":{obs.arm}" if obs.split else ""
         rows.append(
             RewardRow(
-                experiment_id=learner.exp.id,
-                idempotency_key=f"{SETTLE_PREFIX}{decision_id}:{j}",
+                experiment_id=exp.id,
+                idempotency_key=f"{SETTLE_PREFIX}{decision_id}:{obs.position}{suffix}",
                 request_hash="",
                 decision_id=decision_id,
-                arm=int(arm),
+                arm=obs.arm,
                 kind=OBSERVATION,
-                value=float(values.get(j, 0.0)),
-                item=str(items[j]["item"]),
+                value=obs.value,
+                item=str(items[obs.position]["item"]),
                 status="learned",
                 created_at=now,
-                position=j,
+                position=obs.position,
                 learned=True,
-                normalized=float(normalized),
-                update_pos=learner.learn(int(arm), float(normalized)),
+                normalized=obs.normalized,
+                update_pos=learner.learn(obs.arm, obs.normalized),
             )
         )
     return rows
-
-
-def _logged(items: list[Any], arms: list[Any]) -> FusedLists:
-    """A stored fused list as :class:`bandit.fusion.FusedLists` (one request)."""
-    k = len(items)
-    source = np.array([[int(i["arm"]) for i in items]], dtype=np.int64)
-    credit = np.zeros((1, k, len(arms)))
-    credit[0, np.arange(k), source[0]] = 1.0
-    return FusedLists(
-        items=np.array([[int(i["item"]) for i in items]], dtype=np.int64),
-        source=source,
-        source_prob=np.array([[float(i["source_prob"]) for i in items]]),
-        propensity=np.array([[float(i["propensity"]) for i in items]]),
-        credit=credit,
-    )
 
 
 def pending_slot_max(
@@ -311,6 +327,8 @@ def settle_window(
                 slots[pos] = max(v, slots.get(pos, v))
             out.extend(observe_slots(learner, did, items, slots, now))
             continue
+        if learner.is_retired(arm):
+            continue  # a retired arm's decision: not the policy's to learn any more
         values = [v for v in (stored.get(did), extra.get(did)) if v is not None]
         out.append(observe(learner, did, arm, max(values) if values else 0.0, now))
     return out

@@ -227,6 +227,7 @@ class _Judge:
             return row
         fused = exp.mode == "fuse" and bool(decision.items)
         row.arm = decision.arm
+        credited = [decision.arm]  # the arms the reward's credit goes to
         if item.item_id is not None or item.position is not None:
             slot = decision.slot_of(item.item_id, item.position)
             if slot is None:  # a click on an item the decision did not show
@@ -235,6 +236,7 @@ class _Judge:
             assert decision.items is not None
             shown = decision.items[slot]
             row.position, row.arm = slot, int(shown["arm"])  # credit: the arm that placed it
+            credited = [int(a) for a, _ in shown.get("credit") or [[row.arm, 1.0]]]
             if row.item is None:
                 row.item = str(shown["item"])
         elif fused:
@@ -261,6 +263,9 @@ class _Judge:
             )
         if weight is None or decision.fallback or exp.status == "stopped":
             return row  # stored, counted, not learned
+        if all(self.learner.is_retired(a) for a in credited):
+            row.status = "retired"  # its arm(s) retired since: counted, not learned
+            return row
         progress = self.progress[item.decision_id]
         if progress.learned or (row.late and not exp.learn_late):
             row.status = "late" if row.late else "ignored"

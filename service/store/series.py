@@ -20,7 +20,8 @@ the live rows bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,11 +84,16 @@ class SeriesRow:
 class SeriesBuilder:
     """Accumulates observations (in ``(update_seq, update_pos)`` order) into series rows.
 
-    Every update that learned anything gets one row per arm of the experiment, as the live
-    snapshot does.
+    Every update that learned anything gets one row per arm the experiment had then, as the
+    live snapshot does: ``n_initial`` arms at creation (default all ``n_arms``), one more
+    after each version in ``added`` (arms added over HTTP are appended, never re-indexed).
     """
 
-    def __init__(self, n_arms: int) -> None:
+    def __init__(
+        self, n_arms: int, n_initial: int | None = None, added: Sequence[int] = ()
+    ) -> None:
+        self.n_initial = n_arms if n_initial is None else n_initial
+        self.added = sorted(added)
         self.n = [0] * n_arms
         self.s = [0.0] * n_arms
         self.q = [0.0] * n_arms
@@ -115,9 +121,10 @@ class SeriesBuilder:
             self.s[arm] += self._ds[arm]
             self.q[arm] += self._dq[arm]
         seq = self._seq
-        best = _prob_best(seq, self.n, self.s)
+        n_arms = self.n_initial + bisect.bisect_left(self.added, seq)
+        best = _prob_best(seq, self.n[:n_arms], self.s[:n_arms])
         self.rows.extend(
-            SeriesRow(seq, a, self.n[a], self.s[a], self.q[a], best[a]) for a in range(len(self.n))
+            SeriesRow(seq, a, self.n[a], self.s[a], self.q[a], best[a]) for a in range(n_arms)
         )
         self._dn.clear()
         self._ds.clear()
