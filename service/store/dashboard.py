@@ -133,7 +133,10 @@ def time_series(
     picks = _evenly(state.version + 1, max_points)
     updates = _updates(session, exp.id, picks)
     seqs = [s for s in picks if s in updates]
-    cum = _cumulative(session, exp.id, seqs, n)
+    cum, learned = _cumulative(session, exp.id, seqs, n)
+    # arms added or retired over HTTP are updates that learned nothing: no rows to draw
+    keep = [i for i, s in enumerate(seqs) if s == 0 or s in learned]
+    seqs, cum = [seqs[i] for i in keep], cum[keep]
     mi = stats.mean_intervals(cum[..., 0], cum[..., 1], cum[..., 2], scale)
     kept = series.prob_best_seqs(state.version)
     kept = [kept[i] for i in _evenly(len(kept), max_points - 1)]
@@ -145,7 +148,7 @@ def time_series(
         arms=list(exp.arms),
         times=[updates[s][0] for s in seqs],
         versions=seqs,
-        weights=[updates[s][1] for s in seqs],
+        weights=[_padded(updates[s][1], n) for s in seqs],
         observations=[[int(x) for x in row] for row in cum[..., 0]],
         mean=_listed(mi.mean),
         low=_listed(mi.low),
@@ -184,10 +187,18 @@ def _updates(
     return out
 
 
-def _cumulative(session: Session, exp_id: int, seqs: list[int], n: int) -> np.ndarray:
+def _padded(allocation: list[float], n: int) -> list[float]:
+    """An update's allocation over all ``n`` arms (arms added after it had 0)."""
+    return allocation + [0.0] * (n - len(allocation))
+
+
+def _cumulative(
+    session: Session, exp_id: int, seqs: list[int], n: int
+) -> tuple[np.ndarray, set[int]]:
     """``(len(seqs), arms, 3)``: observations, reward sum and sum of squares after each
-    update (zeros before any learning: update 0)."""
+    update (zeros before any learning: update 0), and the updates that have rows."""
     out = np.zeros((len(seqs), n, 3))
+    found: set[int] = set()
     row = {s: i for i, s in enumerate(seqs)}
     for j in range(0, len(seqs), CHUNK):
         got = session.execute(
@@ -203,7 +214,8 @@ def _cumulative(session: Session, exp_id: int, seqs: list[int], n: int) -> np.nd
             a = np.array([tuple(r) for r in got], dtype=float)
             at = np.array([row[int(x)] for x in a[:, 0]])
             out[at, a[:, 1].astype(np.int64)] = a[:, 2:]
-    return out
+            found.update(int(x) for x in a[:, 0])
+    return out, found
 
 
 def _prob_best(session: Session, exp_id: int, seqs: list[int], n: int) -> dict[int, list[float]]:

@@ -10,7 +10,7 @@ import pytest
 
 from service.export import export_log
 from service.models import ArmStat, PolicyUpdate, Reward
-from service.store import audit
+from service.store import audit, dashboard, insights
 from tests.service.conftest import Api
 from tests.service.test_serving import decide, models_dir, reward, sapi  # noqa: F401 (fixtures)
 
@@ -110,9 +110,15 @@ def test_add_then_retire_with_rewards_in_between_rebuilds(api, session_factory):
     assert api.post("/v1/experiments/exp/arms", {"name": "e"}).status_code == 201
     learn_some(api, 15)
     result = rebuild_equal(session_factory)
-    assert result.observations == 60
+    assert result.observations == 60 and result.series_differences == 0
     alloc = api.get("/v1/experiments/exp/allocation").json()["allocation"]
     assert list(alloc) == ["a", "b", "c", "d", "e"] and alloc["a"] == 0.0
+    # the dashboard's series: every point over all five arms, the arm changes not drawn
+    with session_factory() as session:
+        ts = dashboard.time_series(session, "exp", insights.experiment_stats(session, "exp"))
+    assert all(len(w) == 5 for w in ts.weights)
+    totals = [sum(row) for row in ts.observations]
+    assert totals == sorted(totals) and totals[-1] == 60
 
 
 @pytest.mark.parametrize(
