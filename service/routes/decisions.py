@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.deps import KeyPath, ModelsDep, SessionmakerDep, SettingsDep, WriteKey
+from service.deps import KeyPath, ModelsDep, SettingsDep, WriteKey
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import DecisionCreate, DecisionOut
 from service.store import decisions
+from service.store.decision_groups import DecisionWriter
 
 router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
 
@@ -23,9 +24,9 @@ router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
     responses=errors(KEYED, BODY, 404, 409, s409="Paused or stopped and set to reject."),
 )
 async def decide(
+    request: Request,
     key: KeyPath,
     body: DecisionCreate,
-    factory: SessionmakerDep,
     settings: SettingsDep,
     models: ModelsDep,
     _key: WriteKey,
@@ -44,13 +45,23 @@ async def decide(
     # SQLite a decision may queue behind another writer's transaction).
     # (scoring the items too: never on the event loop)
     serving = decisions.Serving(models, settings.default_k, settings.max_k)
-    out = await run_in_threadpool(_decide, factory, key, body, serving)
+    # Grouped (setting decision_group_commit): this request only reads, on a read session
+    # (on SQLite it must not hold the write connection that the group writer needs), and
+    # waits in the threadpool until the group commit holding its row has returned.
+    writer: DecisionWriter | None = request.app.state.decision_writer
+    state = request.app.state
+    factory = state.sessionmaker if writer is None else state.read_sessionmaker
+    out = await run_in_threadpool(_decide, factory, key, body, serving, writer)
     # serialised here (still documented by response_model): skips FastAPI re-validating it
     return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 
 
 def _decide(
-    factory: sessionmaker[Session], key: str, body: DecisionCreate, serving: decisions.Serving
+    factory: sessionmaker[Session],
+    key: str,
+    body: DecisionCreate,
+    serving: decisions.Serving,
+    writer: DecisionWriter | None,
 ) -> DecisionOut:
     with factory() as session:
-        return decisions.decide(session, key, body, serving)
+        return decisions.decide(session, key, body, serving, writer)

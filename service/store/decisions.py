@@ -17,6 +17,7 @@ from service.models import Decision, Experiment, PolicyState, utcnow
 from service.recommenders import ItemRequest, Recommender
 from service.schemas import DecisionCreate, DecisionOut, ItemOut
 from service.serving import Served, backing, serve_allocate, serve_fuse
+from service.store.decision_groups import DecisionWriter
 
 _DECIDE = (
     select(
@@ -55,11 +56,19 @@ NO_MODELS = Serving({})
 
 
 def decide(
-    session: Session, key: str, body: DecisionCreate, serving: Serving = NO_MODELS
+    session: Session,
+    key: str,
+    body: DecisionCreate,
+    serving: Serving = NO_MODELS,
+    writer: DecisionWriter | None = None,
 ) -> DecisionOut:
     """Choose an arm for ``body.unit_id`` (and its items, when its arms have recommenders)
     and commit the decision before returning it. Nothing is stored when the items cannot be
-    computed (:class:`~service.errors.Invalid`)."""
+    computed (:class:`~service.errors.Invalid`).
+
+    With a ``writer`` the row is committed by its group commit instead of by ``session``
+    (then ``session`` only reads, and may be a read-only one: its connection is released
+    before the row is queued)."""
     # Core statements on the session's connection: this is the hot path (no ORM overhead).
     # On PostgreSQL the two statements run in autocommit mode: no BEGIN / COMMIT round trips;
     # the INSERT is durable when it returns, and the SELECT needs no transaction. (SQLite
@@ -102,28 +111,30 @@ def decide(
             arm = served.arm
         else:
             served = serve_allocate(recs, arm, probabilities, body.unit_id, req, serving.max_k)
-        if conn.dialect.name != "postgresql":
+        if conn.dialect.name != "postgresql" and writer is None:
             conn = session.connection()
     decision_id = uuid.uuid4().hex
     now = utcnow()
-    conn.execute(
-        _INSERT_DECISION,
-        {
-            "id": decision_id,
-            "experiment_id": exp_id,
-            "unit_id": body.unit_id,
-            "arm": arm,
-            "probabilities": probabilities,
-            "policy_version": version,
-            "seed": seed,
-            "fallback": fallback,
-            "context": body.context,
-            "served_items": body.served_items,
-            "items": None if served is None else [i.as_json() for i in served.items],
-            "created_at": now,
-        },
-    )
-    session.commit()
+    values = {
+        "id": decision_id,
+        "experiment_id": exp_id,
+        "unit_id": body.unit_id,
+        "arm": arm,
+        "probabilities": probabilities,
+        "policy_version": version,
+        "seed": seed,
+        "fallback": fallback,
+        "context": body.context,
+        "served_items": body.served_items,
+        "items": None if served is None else [i.as_json() for i in served.items],
+        "created_at": now,
+    }
+    if writer is None:
+        conn.execute(_INSERT_DECISION, values)
+        session.commit()
+    else:
+        session.rollback()  # nothing written here; the connection goes back to the pool
+        writer.write(values)
     return DecisionOut(
         decision_id=decision_id,
         experiment=key,

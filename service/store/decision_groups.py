@@ -1,0 +1,152 @@
+"""Group commit of decisions: many concurrent decisions stored by one statement and one commit.
+
+A decision on PostgreSQL costs its read (experiment and allocation) and its insert; with
+``synchronous_commit`` on, the insert waits for the server to flush its WAL. Under load most
+of a decision's time is that waiting. :class:`DecisionWriter` is one thread per process that
+takes every decision row queued while it was busy (up to ``max_rows``, optionally waiting
+``max_wait_s`` for more after the first), stores them with **one** ``INSERT ... VALUES
+(...), (...)`` statement (PostgreSQL: in autocommit mode, so one round trip that is also
+the commit; SQLite: one ``BEGIN IMMEDIATE`` transaction) and only then releases each waiting
+request. Durability is the same as one insert per decision: a request is answered after the
+commit that holds its row. The rows are the ones :func:`service.store.decisions.decide` would
+insert itself, unchanged.
+
+When the group statement fails, each of its rows is inserted again on its own, so one bad
+row fails only its own request (with the database's error, as without grouping) and the
+others are stored.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert
+
+from service.models import Decision
+
+_TABLE = Decision.__table__
+_STOP = object()
+
+
+class DecisionWriter:
+    """One thread that stores queued decision rows in groups (see the module docstring).
+
+    Parameters
+    ----------
+    engine
+        Engine of the store (the service's write engine).
+    max_rows
+        Most rows in one statement.
+    max_wait_s
+        After the first row of a group, how long to wait for more before writing
+        (0: write at once what is queued; groups then form only while a write is in flight).
+    """
+
+    def __init__(self, engine: Engine, max_rows: int = 200, max_wait_s: float = 0.0) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
+        if max_wait_s < 0:
+            raise ValueError("max_wait_s must be >= 0")
+        self.engine = engine
+        self.max_rows = max_rows
+        self.max_wait_s = max_wait_s
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.groups = 0  # statements that stored a group (for tests and benchmarks)
+        self.rows = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Store one decision row; return once it is committed, or raise the database's
+        error for this row (other rows of its group are not affected)."""
+        fut: Future[None] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the decision writer is closed")
+            if self._thread is None:  # started on first use: after uvicorn forks its workers
+                self._thread = threading.Thread(
+                    target=self._run, name="decision-writer", daemon=True
+                )
+                self._thread.start()
+            self._queue.put((row, fut))
+        fut.result()
+
+    def close(self) -> None:
+        """Store what is queued, then stop the thread (later writes raise)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(_STOP)
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            deadline = time.monotonic() + self.max_wait_s
+            while len(group) < self.max_rows:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
+                if item is _STOP:
+                    stop = True
+                    break
+                group.append(item)
+            self._store(group)
+
+    def _store(self, group: list[tuple[dict[str, Any], Future[None]]]) -> None:
+        """Insert ``group`` in one statement; on failure, each row alone. Every future is
+        resolved, whatever happens."""
+        try:
+            self._insert([row for row, _ in group])
+        except Exception as err:
+            if len(group) == 1:
+                group[0][1].set_exception(err)
+                return
+            for row, fut in group:
+                try:
+                    self._insert([row])
+                except Exception as one_err:
+                    fut.set_exception(one_err)
+                else:
+                    self.rows += 1
+                    fut.set_result(None)
+            return
+        self.groups += 1
+        self.rows += len(group)
+        for _, fut in group:
+            fut.set_result(None)
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # one statement in autocommit mode: atomic, and committed when it returns
+                auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+                _execute(auto, rows)
+            else:
+                with conn.begin():
+                    _execute(conn, rows)
+
+
+def _execute(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if len(rows) == 1:
+        conn.execute(insert(_TABLE), rows[0])  # type: ignore[arg-type]
+    else:
+        conn.execute(insert(_TABLE).values(rows))  # type: ignore[arg-type]
