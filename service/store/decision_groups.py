@@ -18,13 +18,14 @@ others are stored.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
 from concurrent.futures import Future
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, insert, text
 
 from service.models import Decision
 
@@ -145,8 +146,44 @@ class DecisionWriter:
                     _execute(conn, rows)
 
 
+_PG_ARRAY_TYPES = {  # column -> PostgreSQL array type, for the unnest() group insert
+    "id": "text[]",
+    "experiment_id": "bigint[]",
+    "unit_id": "text[]",
+    "arm": "integer[]",
+    "probabilities": "json[]",
+    "policy_version": "bigint[]",
+    "seed": "bigint[]",
+    "fallback": "boolean[]",
+    "context": "json[]",
+    "served_items": "json[]",
+    "items": "json[]",
+    "created_at": "timestamptz[]",
+}
+assert set(_PG_ARRAY_TYPES) == set(_TABLE.columns.keys())
+_JSON_COLUMNS = [c for c, t in _PG_ARRAY_TYPES.items() if t == "json[]"]
+# Built from the constant mapping above only (no user input): column names and types.
+_PG_INSERT_DECISIONS = text(
+    f"INSERT INTO decisions ({', '.join(_PG_ARRAY_TYPES)}) SELECT * FROM unnest("  # noqa: S608
+    + ", ".join(f"CAST(:{c} AS {t})" for c, t in _PG_ARRAY_TYPES.items())
+    + ")"
+)
+
+
 def _execute(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if len(rows) == 1:
-        conn.execute(insert(_TABLE), rows[0])  # type: ignore[arg-type]
+    """Insert ``rows`` with one statement.
+
+    PostgreSQL: ``INSERT ... SELECT FROM unnest(arrays)``, one parameter per column whatever
+    the group size (a multi-row VALUES list costs SQLAlchemy and the driver much Python work
+    per parameter). JSON values are encoded as SQLAlchemy encodes them for a one-row insert
+    (``json.dumps``; ``None`` becomes JSON ``null``, the JSON type's default), so the stored
+    text is the same. SQLite: one executemany (the caller's transaction makes it one commit).
+    """
+    if conn.dialect.name == "postgresql":
+        dumps = conn.dialect._json_serializer or json.dumps  # type: ignore[attr-defined]
+        arrays = {c: [r[c] for r in rows] for c in _PG_ARRAY_TYPES}
+        for c in _JSON_COLUMNS:
+            arrays[c] = [dumps(v) for v in arrays[c]]
+        conn.execute(_PG_INSERT_DECISIONS, arrays)
     else:
-        conn.execute(insert(_TABLE).values(rows))  # type: ignore[arg-type]
+        conn.execute(insert(_TABLE), rows)  # type: ignore[arg-type]

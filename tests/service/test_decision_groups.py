@@ -7,7 +7,6 @@ in which one row fails.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, exc, select, text
+from sqlalchemy import String, cast, create_engine, exc, select, text
 
 from service.app import create_app
 from service.db import make_engine
@@ -27,6 +26,12 @@ from tests.service.conftest import PG_URL, Api, make_settings
 
 #: Every stored column but the two that differ by construction (a fresh id, the clock).
 COMPARED = [c for c in Decision.__table__.columns if c.name not in ("id", "created_at")]
+#: The JSON columns as the database stores them (text): the same bytes, not only equal values.
+JSON_TEXT = [
+    cast(c, String)
+    for c in Decision.__table__.columns
+    if c.name in ("probabilities", "context", "served_items", "items")
+]
 
 
 def _app(db: Settings, grouped: bool, **kw: Any) -> Any:
@@ -41,7 +46,7 @@ def _stored(db: Settings, ids: list[str]) -> list[tuple[Any, ...]]:
         rows = {
             r[0]: tuple(r[1:])
             for r in conn.execute(
-                select(Decision.id, *COMPARED, Decision.context.is_(None)).where(
+                select(Decision.id, *COMPARED, *JSON_TEXT, Decision.context.is_(None)).where(
                     Decision.id.in_(ids)
                 )
             )
@@ -73,29 +78,43 @@ def test_default_is_on_for_postgresql_only(db, backend):
 
 
 def test_grouped_rows_equal_ungrouped(db, keys, monkeypatch):
+    """The same decisions, one by one without grouping, then all in **one** group: the
+    stored rows are the same (every column but id and time; JSON as the same text)."""
     bodies: list[dict[str, Any]] = [
         {"unit_id": "u0"},
         {"unit_id": "u1", "context": {"country": "fr", "n": [1, 2.5, None]}},
         {"unit_id": "u2", "served_items": ["i3", "i1", "i2"]},
         {"unit_id": "u3", "context": {}, "served_items": []},
-        {"unit_id": "u\u00e9\u4e2d", "context": {"s": "\u00e9"}},
+        {"unit_id": "u\u00e9\u4e2d", "context": {"s": "\u00e9", "big": 2**62, "x": 0.1}},
     ]
-    stored = []
-    for grouped in (False, True):
-        seeds = itertools.count(12345)
-        monkeypatch.setattr(decision_store, "new_seed", lambda seeds=seeds: next(seeds))
-        with TestClient(_app(db, grouped)) as client:
-            api = Api(client, keys)
-            if not grouped:
-                api.experiment()
-            ids = _decide_all(api, bodies)
-            api.post("/v1/experiments/exp/pause", {}, scope="admin")
-            ids += _decide_all(api, [{"unit_id": "paused"}])  # a fallback decision
-            api.post("/v1/experiments/exp/resume", {}, scope="admin")
-            assert (client.app.state.decision_writer is not None) is grouped  # type: ignore[attr-defined]
-        stored.append(_stored(db, ids))
-    assert stored[0] == stored[1]
-    assert stored[0][-1][COMPARED.index(Decision.__table__.c.fallback)] is True
+    # one seed for all: the draw then does not depend on the order the group is formed in
+    monkeypatch.setattr(decision_store, "new_seed", lambda: 1234567890123)
+    with TestClient(_app(db, False)) as client:
+        api = Api(client, keys)
+        api.experiment()
+        ungrouped = _decide_all(api, bodies)
+        api.post("/v1/experiments/exp/pause", {}, scope="admin")
+        ungrouped += _decide_all(api, [{"unit_id": "paused"}])  # a fallback decision
+        api.post("/v1/experiments/exp/resume", {}, scope="admin")
+    app = _app(db, True, decision_group_wait_ms=60_000, decision_group_max_rows=len(bodies))
+    with TestClient(app) as client:
+        api = Api(client, keys)
+        with ThreadPoolExecutor(len(bodies)) as pool:  # written when the group is full
+            grouped = list(pool.map(lambda b: _decide_all(api, [b])[0], bodies))
+        writer = client.app.state.decision_writer  # type: ignore[attr-defined]
+        assert (writer.groups, writer.rows) == (1, len(bodies))
+        api.post("/v1/experiments/exp/pause", {}, scope="admin")
+        with ThreadPoolExecutor(len(bodies)) as pool:  # fills the group: 1 fallback + 4
+            ids = list(
+                pool.map(
+                    lambda u: _decide_all(api, [{"unit_id": u}])[0],
+                    ["paused"] + [f"p{i}" for i in range(4)],
+                )
+            )
+        grouped.append(ids[0])
+        assert (writer.groups, writer.rows) == (2, 2 * len(bodies))
+    assert _stored(db, ungrouped) == _stored(db, grouped)
+    assert _stored(db, grouped)[-1][COMPARED.index(Decision.__table__.c.fallback)] is True
 
 
 def test_concurrent_requests_answered_after_their_commit(db, keys):
