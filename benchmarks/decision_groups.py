@@ -160,8 +160,7 @@ def _table(r: dict[str, Any]) -> None:
         f"group wait {r['wait_ms']:g} ms"
     )
     print(
-        "| mode | load avg | p50 ms | p99 ms | max ms | req/s | CPU ms/decision | errors "
-        "| exact |"
+        "| mode | load avg | p50 ms | p99 ms | max ms | req/s | CPU ms/decision | errors | exact |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for x in r["runs"]:
