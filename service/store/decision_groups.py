@@ -180,7 +180,7 @@ def _execute(conn: Connection, rows: list[dict[str, Any]]) -> None:
     text is the same. SQLite: one executemany (the caller's transaction makes it one commit).
     """
     if conn.dialect.name == "postgresql":
-        dumps = conn.dialect._json_serializer or json.dumps  # type: ignore[attr-defined]
+        dumps = conn.dialect._json_serializer or json.dumps
         arrays = {c: [r[c] for r in rows] for c in _PG_ARRAY_TYPES}
         for c in _JSON_COLUMNS:
             arrays[c] = [dumps(v) for v in arrays[c]]
