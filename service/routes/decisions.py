@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -41,17 +42,23 @@ async def decide(
                 f"context is {size} bytes once encoded, above the limit of "
                 f"{settings.max_context_bytes} (setting max_context_bytes)",
             )
-    # In the threadpool on both backends: the event loop never waits for the database (on
-    # SQLite a decision may queue behind another writer's transaction).
-    # (scoring the items too: never on the event loop)
     serving = decisions.Serving(models, settings.default_k, settings.max_k)
-    # Grouped (setting decision_group_commit): this request only reads, on a read session
-    # (on SQLite it must not hold the write connection that the group writer needs), and
-    # waits in the threadpool until the group commit holding its row has returned.
     writer: DecisionWriter | None = request.app.state.decision_writer
-    state = request.app.state
-    factory = state.sessionmaker if writer is None else state.read_sessionmaker
-    out = await run_in_threadpool(_decide, factory, key, body, serving, writer)
+    if writer is None:
+        # In the threadpool on both backends: the event loop never waits for the database
+        # (on SQLite a decision may queue behind another writer's transaction).
+        # (scoring the items too: never on the event loop)
+        out = await run_in_threadpool(_decide, request.app.state.sessionmaker, key, body, serving)
+    else:
+        # Grouped (setting decision_group_commit): the writer's thread reads, draws and
+        # stores this decision with the others queued meanwhile; the answer comes after
+        # the commit. No threadpool thread waits meanwhile.
+        grouped = await asyncio.wrap_future(writer.decide(key, body))
+        if grouped is None:  # arms with recommenders: score here (read session: on
+            # SQLite the write connection belongs to the writer), store through the group
+            factory = request.app.state.read_sessionmaker
+            grouped = await run_in_threadpool(_decide, factory, key, body, serving, writer)
+        out = grouped
     # serialised here (still documented by response_model): skips FastAPI re-validating it
     return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 
@@ -61,7 +68,7 @@ def _decide(
     key: str,
     body: DecisionCreate,
     serving: decisions.Serving,
-    writer: DecisionWriter | None,
+    writer: DecisionWriter | None = None,
 ) -> DecisionOut:
     with factory() as session:
         return decisions.decide(session, key, body, serving, writer)

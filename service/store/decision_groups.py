@@ -23,27 +23,42 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
+from service.errors import ServiceError
 from service.models import Decision
+from service.schemas import DecisionCreate, DecisionOut
+from service.store import decisions
 
 _TABLE = Decision.__table__
 _STOP = object()
 
 
+@dataclass
+class _Pending:
+    """One queued request: a row to store (``values``), or a plain decision still to be
+    read and drawn (``request``); ``future`` is resolved after the group's commit."""
+
+    future: Future[Any]
+    values: dict[str, Any] | None = None
+    request: tuple[str, DecisionCreate] | None = None
+    answer: DecisionOut | None = None
+
+
 class DecisionWriter:
-    """One thread that stores queued decision rows in groups (see the module docstring).
+    """One thread that decides and stores queued decisions in groups (module docstring).
 
     Parameters
     ----------
     engine
         Engine of the store (the service's write engine).
     max_rows
-        Most rows in one statement.
+        Most decisions in one group.
     max_wait_s
-        After the first row of a group, how long to wait for more before writing
+        After the first decision of a group, how long to wait for more before writing
         (0: write at once what is queued; groups then form only while a write is in flight).
     """
 
@@ -62,10 +77,25 @@ class DecisionWriter:
         self.groups = 0  # statements that stored a group (for tests and benchmarks)
         self.rows = 0
 
+    def decide(self, key: str, body: DecisionCreate) -> Future[DecisionOut | None]:
+        """Queue a decision for ``body`` on experiment ``key``: the group reads the
+        experiment once for all its decisions, draws each arm and stores the rows. The
+        future gives the answer once its row is committed, raises the request's
+        :class:`~service.errors.ServiceError` (404, 409) or database error, or gives None
+        when the experiment's arms have recommenders: then the caller decides itself
+        (:func:`service.store.decisions.decide` with this writer)."""
+        fut: Future[DecisionOut | None] = Future()
+        self._put(_Pending(fut, request=(key, body)))
+        return fut
+
     def write(self, row: dict[str, Any]) -> None:
         """Store one decision row; return once it is committed, or raise the database's
         error for this row (other rows of its group are not affected)."""
         fut: Future[None] = Future()
+        self._put(_Pending(fut, values=row))
+        fut.result()
+
+    def _put(self, item: _Pending) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the decision writer is closed")
@@ -74,8 +104,7 @@ class DecisionWriter:
                     target=self._run, name="decision-writer", daemon=True
                 )
                 self._thread.start()
-            self._queue.put((row, fut))
-        fut.result()
+            self._queue.put(item)
 
     def close(self) -> None:
         """Store what is queued, then stop the thread (later writes raise)."""
@@ -110,40 +139,84 @@ class DecisionWriter:
                     stop = True
                     break
                 group.append(item)
-            self._store(group)
+            try:
+                self._store(group)
+            except BaseException as err:  # never leave a request waiting
+                for p in group:
+                    if not p.future.done():
+                        p.future.set_exception(err)
+                if not isinstance(err, Exception):
+                    raise
 
-    def _store(self, group: list[tuple[dict[str, Any], Future[None]]]) -> None:
-        """Insert ``group`` in one statement; on failure, each row alone. Every future is
-        resolved, whatever happens."""
-        try:
-            self._insert([row for row, _ in group])
-        except Exception as err:
-            if len(group) == 1:
-                group[0][1].set_exception(err)
-                return
-            for row, fut in group:
-                try:
-                    self._insert([row])
-                except Exception as one_err:
-                    fut.set_exception(one_err)
-                else:
-                    self.rows += 1
-                    fut.set_result(None)
-            return
-        self.groups += 1
-        self.rows += len(group)
-        for _, fut in group:
-            fut.set_result(None)
-
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
+    def _store(self, group: list[_Pending]) -> None:
+        """Read and draw the group's plain decisions, insert every row in one statement
+        (on failure, each row alone), then resolve each future."""
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
-                # one statement in autocommit mode: atomic, and committed when it returns
-                auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-                _execute(auto, rows)
+                # autocommit: the read needs no transaction, and the one INSERT statement
+                # is atomic and committed when it returns (one round trip each)
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                ready = self._read(conn, group)
+                ok = _insert_all(conn, ready)
+            else:
+                with conn.begin() as tx:  # BEGIN IMMEDIATE: read and write in one lock
+                    ready = self._read(conn, group)
+                    ok = _insert_all(conn, ready)
+                    if not ok:
+                        tx.rollback()
+        if ok:
+            self.groups += bool(ready)
+            self.rows += len(ready)
+            for p in ready:
+                p.future.set_result(p.answer)
+            return
+        for p in ready:  # the group failed: each row alone, so one bad row fails alone
+            try:
+                self._insert_alone(p.values or {})
+            except Exception as err:
+                p.future.set_exception(err)
+            else:
+                self.rows += 1
+                p.future.set_result(p.answer)
+
+    def _insert_alone(self, values: dict[str, Any]) -> None:
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                _execute(conn.execution_options(isolation_level="AUTOCOMMIT"), [values])
             else:
                 with conn.begin():
-                    _execute(conn, rows)
+                    _execute(conn, [values])
+
+    def _read(self, conn: Connection, group: list[_Pending]) -> list[_Pending]:
+        """Fill in the rows of the group's plain decisions (one read); resolve at once
+        those that end here (404, 409, recommenders, a failed read). The pending rows."""
+        asks = [p for p in group if p.request is not None]
+        if asks:
+            try:
+                decided = decisions.read_group(conn, [p.request for p in asks if p.request])
+            except Exception as err:
+                for p in asks:
+                    p.future.set_exception(err)
+                decided = []
+            for p, item in zip(asks, decided, strict=False):
+                if item is None:
+                    p.future.set_result(None)
+                elif isinstance(item, ServiceError):
+                    p.future.set_exception(item)
+                else:
+                    p.values, p.answer = item
+        return [p for p in group if p.values is not None]
+
+
+def _insert_all(conn: Connection, ready: list[_Pending]) -> bool:
+    """Insert the rows of ``ready`` in one statement; False if it failed."""
+    if not ready:
+        return True
+    try:
+        _execute(conn, [p.values or {} for p in ready])
+    except Exception:
+        return False
+    return True
 
 
 _PG_ARRAY_TYPES = {  # column -> PostgreSQL array type, for the unnest() group insert

@@ -4,36 +4,46 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from service import policies
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, ServiceError
 from service.models import Decision, Experiment, PolicyState, utcnow
 from service.recommenders import ItemRequest, Recommender
 from service.schemas import DecisionCreate, DecisionOut, ItemOut
 from service.serving import Served, backing, serve_allocate, serve_fuse
-from service.store.decision_groups import DecisionWriter
 
+if TYPE_CHECKING:
+    from service.store.decision_groups import DecisionWriter
+
+_DECIDE_COLUMNS = (
+    Experiment.id,
+    Experiment.arms,
+    Experiment.status,
+    Experiment.when_inactive,
+    Experiment.fallback_arm,
+    Experiment.mode,
+    Experiment.recommenders,
+    Experiment.fuser,
+    PolicyState.version,
+    PolicyState.allocation,
+)
 _DECIDE = (
-    select(
-        Experiment.id,
-        Experiment.arms,
-        Experiment.status,
-        Experiment.when_inactive,
-        Experiment.fallback_arm,
-        Experiment.mode,
-        Experiment.recommenders,
-        Experiment.fuser,
-        PolicyState.version,
-        PolicyState.allocation,
-    )
+    select(*_DECIDE_COLUMNS)
     .join(PolicyState, PolicyState.experiment_id == Experiment.id)
     .where(Experiment.key == bindparam("key"))
+)
+# the same for the distinct keys of a group of decisions (see read_group)
+_DECIDE_MANY = (
+    select(Experiment.key, *_DECIDE_COLUMNS)
+    .join(PolicyState, PolicyState.experiment_id == Experiment.id)
+    .where(Experiment.key.in_(bindparam("keys", expanding=True)))
 )
 _INSERT_DECISION = insert(Decision.__table__)  # type: ignore[arg-type]
 
@@ -80,18 +90,10 @@ def decide(
     row = conn.execute(_DECIDE, {"key": key}).one_or_none()
     if row is None:
         raise NotFound(f"no experiment with key {key!r}")
-    (exp_id, arms, status, when_inactive, fallback_arm, mode, recommenders, fuser) = row[:8]
-    version, allocation = row[8:]
+    (exp_id, arms, _, _, _, mode, recommenders, fuser) = row[:8]
+    version = row[8]
     seed = new_seed()
-    if status != "active":
-        if when_inactive == "reject":
-            raise Conflict(f"experiment {key!r} is {status}; it takes no decisions")
-        probabilities = [0.0] * len(arms)
-        probabilities[fallback_arm] = 1.0
-        arm, fallback = fallback_arm, True
-    else:
-        probabilities = allocation
-        arm, fallback = policies.draw(probabilities, seed), False
+    arm, probabilities, fallback = _choose(key, row, seed)
     served = None
     if recommenders:
         if conn.dialect.name != "postgresql":
@@ -113,10 +115,43 @@ def decide(
             served = serve_allocate(recs, arm, probabilities, body.unit_id, req, serving.max_k)
         if conn.dialect.name != "postgresql" and writer is None:
             conn = session.connection()
-    decision_id = uuid.uuid4().hex
-    now = utcnow()
-    values = {
-        "id": decision_id,
+    values = _values(exp_id, body, arm, probabilities, version, seed, fallback, served)
+    if writer is None:
+        conn.execute(_INSERT_DECISION, values)
+        session.commit()
+    else:
+        session.rollback()  # nothing written here; the connection goes back to the pool
+        writer.write(values)
+    return _out(key, body, arms, values, served)
+
+
+def _choose(key: str, row: Sequence[Any], seed: int) -> tuple[int, list[float], bool]:
+    """(arm, probabilities, fallback) for an experiment row of ``_DECIDE``; 409 when the
+    experiment is not active and rejects decisions."""
+    arms, status, when_inactive, fallback_arm = row[1:5]
+    if status != "active":
+        if when_inactive == "reject":
+            raise Conflict(f"experiment {key!r} is {status}; it takes no decisions")
+        probabilities = [0.0] * len(arms)
+        probabilities[fallback_arm] = 1.0
+        return fallback_arm, probabilities, True
+    allocation: list[float] = row[9]
+    return policies.draw(allocation, seed), allocation, False
+
+
+def _values(
+    exp_id: int,
+    body: DecisionCreate,
+    arm: int,
+    probabilities: list[float],
+    version: int,
+    seed: int,
+    fallback: bool,
+    served: Served | None,
+) -> dict[str, Any]:
+    """The ``decisions`` row of one decision (a new id, the time now)."""
+    return {
+        "id": uuid.uuid4().hex,
         "experiment_id": exp_id,
         "unit_id": body.unit_id,
         "arm": arm,
@@ -127,26 +162,56 @@ def decide(
         "context": body.context,
         "served_items": body.served_items,
         "items": None if served is None else [i.as_json() for i in served.items],
-        "created_at": now,
+        "created_at": utcnow(),
     }
-    if writer is None:
-        conn.execute(_INSERT_DECISION, values)
-        session.commit()
-    else:
-        session.rollback()  # nothing written here; the connection goes back to the pool
-        writer.write(values)
+
+
+def _out(
+    key: str, body: DecisionCreate, arms: list[str], v: dict[str, Any], served: Served | None
+) -> DecisionOut:
     return DecisionOut(
-        decision_id=decision_id,
+        decision_id=v["id"],
         experiment=key,
         unit_id=body.unit_id,
-        arm=arms[arm],
-        arm_index=arm,
-        probabilities=dict(zip(arms, probabilities, strict=True)),
-        policy_version=version,
-        fallback=fallback,
+        arm=arms[v["arm"]],
+        arm_index=v["arm"],
+        probabilities=dict(zip(arms, v["probabilities"], strict=True)),
+        policy_version=v["policy_version"],
+        fallback=v["fallback"],
         items=None if served is None else _items_out(served, arms),
-        created_at=now,
+        created_at=v["created_at"],
     )
+
+
+#: What :func:`read_group` gives for one request: the row to insert and the answer to send
+#: once it is committed; the error to answer; or None: its arms have recommenders, so the
+#: request decides itself (scoring is not done by the group's thread).
+GroupItem = tuple[dict[str, Any], DecisionOut] | ServiceError | None
+
+
+def read_group(conn: Connection, requests: list[tuple[str, DecisionCreate]]) -> list[GroupItem]:
+    """Decide a group of plain decisions with **one** read of their experiments (and their
+    allocations): the rows are those :func:`decide` would store, each with its own seed."""
+    keys = sorted({key for key, _ in requests})
+    rows = {r[0]: r[1:] for r in conn.execute(_DECIDE_MANY, {"keys": keys})}
+    out: list[GroupItem] = []
+    for key, body in requests:
+        row = rows.get(key)
+        if row is None:
+            out.append(NotFound(f"no experiment with key {key!r}"))
+            continue
+        if row[6]:  # recommenders
+            out.append(None)
+            continue
+        seed = new_seed()
+        try:
+            arm, probabilities, fallback = _choose(key, row, seed)
+        except ServiceError as err:
+            out.append(err)
+            continue
+        values = _values(row[0], body, arm, probabilities, row[8], seed, fallback, None)
+        out.append((values, _out(key, body, row[1], values, None)))
+    return out
 
 
 def _items_out(served: Served, arms: list[str]) -> list[ItemOut] | None:

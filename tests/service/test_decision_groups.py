@@ -247,3 +247,31 @@ def test_pool_pings_only_idle_connections(pg_schema, tmp_path, idle_s):
             assert conn.execute(pid_sql).scalar_one() != pid
     engine.dispose()
     admin.dispose()
+
+
+def test_one_group_answers_each_request_its_own_status(db, keys):
+    """404 (no such experiment) and 409 (paused, rejecting) in the same group as two good
+    decisions of another experiment: each gets its own answer; only the good ones are stored."""
+    app = _app(db, True, decision_group_wait_ms=60_000, decision_group_max_rows=4)
+    with TestClient(app) as client:
+        api = Api(client, keys)
+        api.experiment()
+        api.experiment("rej", when_inactive="reject")
+        assert api.post("/v1/experiments/rej/pause", {}).status_code == 200
+        urls = ["exp", "exp", "nope", "rej"]
+        with ThreadPoolExecutor(len(urls)) as pool:
+            answers = list(
+                pool.map(
+                    lambda u: api.post(f"/v1/experiments/{u}/decisions", {"unit_id": u}, "write"),
+                    urls,
+                )
+            )
+        assert [r.status_code for r in answers] == [201, 201, 404, 409]
+        assert "nope" in answers[2].json()["detail"] and "paused" in answers[3].json()["detail"]
+        writer = client.app.state.decision_writer  # type: ignore[attr-defined]
+        assert (writer.groups, writer.rows) == (1, 2)
+        ids = [r.json()["decision_id"] for r in answers[:2]]
+    assert [row[COMPARED.index(Decision.__table__.c.unit_id)] for row in _stored(db, ids)] == [
+        "exp",
+        "exp",
+    ]
