@@ -1,19 +1,28 @@
-"""Group commit of decisions: many concurrent decisions stored by one statement and one commit.
+"""Group commit of decisions: many concurrent decisions, one read, one INSERT, one commit.
 
-A decision on PostgreSQL costs its read (experiment and allocation) and its insert; with
-``synchronous_commit`` on, the insert waits for the server to flush its WAL. Under load most
-of a decision's time is that waiting. :class:`DecisionWriter` is one thread per process that
-takes every decision row queued while it was busy (up to ``max_rows``, optionally waiting
-``max_wait_s`` for more after the first), stores them with **one** ``INSERT ... VALUES
-(...), (...)`` statement (PostgreSQL: in autocommit mode, so one round trip that is also
-the commit; SQLite: one ``BEGIN IMMEDIATE`` transaction) and only then releases each waiting
-request. Durability is the same as one insert per decision: a request is answered after the
-commit that holds its row. The rows are the ones :func:`service.store.decisions.decide` would
-insert itself, unchanged.
+Without grouping a decision on PostgreSQL costs its own read (experiment and allocation) and
+its own insert; with ``synchronous_commit`` on, the insert waits for the server to flush its
+WAL, and each statement costs the Python database layers about as much CPU again as the
+rest of the request. :class:`DecisionWriter` is one thread per process that takes every
+decision queued while it was busy (up to ``max_rows``; optionally waiting ``max_wait_s``
+for more after the first), then
 
-When the group statement fails, each of its rows is inserted again on its own, so one bad
-row fails only its own request (with the database's error, as without grouping) and the
-others are stored.
+1. reads the experiments of the group's plain decisions once (one ``SELECT`` for their
+   distinct keys) and draws each decision's arm with its own fresh seed, exactly as
+   :func:`service.store.decisions.decide` does;
+2. stores all the rows with **one** statement: on PostgreSQL an ``INSERT ... SELECT FROM
+   unnest(arrays)`` in autocommit mode (one round trip that is also the commit); on SQLite
+   an executemany inside the ``BEGIN IMMEDIATE`` transaction that made the read;
+3. only then answers each request.
+
+Durability is the same as one insert per decision: a request is answered after the commit
+that holds its row, and the rows are those an ungrouped decision stores. Decisions whose
+arms have recommenders are scored on the request's own thread (scoring is CPU work that
+must not hold up the group) and only their row is queued (:meth:`DecisionWriter.write`).
+
+404 and 409 are answered per request as without grouping. When the group statement fails,
+each of its rows is inserted again on its own, so one bad row fails only its own request
+(with the database's error, as without grouping) and the others are stored.
 """
 
 from __future__ import annotations
