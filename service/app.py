@@ -44,7 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     writer = None
     if settings.group_decisions:
         writer = DecisionWriter(
-            engines.write, settings.decision_group_max_rows, settings.decision_group_wait_ms / 1000
+            engines.write,
+            settings.decision_group_max_rows,
+            settings.decision_group_wait_ms / 1000,
+            settings.decision_group_threads,
         )
 
     @contextlib.asynccontextmanager

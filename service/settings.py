@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     decision_group_max_rows: int = Field(
         default=200, ge=1, le=2000, description="Most decisions stored by one group commit."
     )
+    decision_group_threads: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Groups of decisions in flight at once per worker process (each one "
+        "thread and one connection).",
+    )
     decision_group_wait_ms: float = Field(
         default=0.0,
         ge=0.0,

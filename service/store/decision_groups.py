@@ -58,7 +58,7 @@ class _Pending:
 
 
 class DecisionWriter:
-    """One thread that decides and stores queued decisions in groups (module docstring).
+    """Threads that decide and store queued decisions in groups (module docstring).
 
     Parameters
     ----------
@@ -69,19 +69,27 @@ class DecisionWriter:
     max_wait_s
         After the first decision of a group, how long to wait for more before writing
         (0: write at once what is queued; groups then form only while a write is in flight).
+    threads
+        Groups in flight at once. With one, a decision that arrives while a group is being
+        written waits for it to end before its own group starts; with two, it starts as soon
+        as the other thread is free.
     """
 
-    def __init__(self, engine: Engine, max_rows: int = 200, max_wait_s: float = 0.0) -> None:
-        if max_rows < 1:
-            raise ValueError("max_rows must be at least 1")
+    def __init__(
+        self, engine: Engine, max_rows: int = 200, max_wait_s: float = 0.0, threads: int = 2
+    ) -> None:
+        if max_rows < 1 or threads < 1:
+            raise ValueError("max_rows and threads must be at least 1")
         if max_wait_s < 0:
             raise ValueError("max_wait_s must be >= 0")
         self.engine = engine
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
+        self.n_threads = threads
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._collecting = threading.Lock()
+        self._threads: list[threading.Thread] = []
         self._closed = False
         self.groups = 0  # statements that stored a group (for tests and benchmarks)
         self.rows = 0
@@ -108,46 +116,33 @@ class DecisionWriter:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the decision writer is closed")
-            if self._thread is None:  # started on first use: after uvicorn forks its workers
-                self._thread = threading.Thread(
-                    target=self._run, name="decision-writer", daemon=True
-                )
-                self._thread.start()
+            if not self._threads:  # started on first use: after uvicorn forks its workers
+                for i in range(self.n_threads):
+                    thread = threading.Thread(
+                        target=self._run, name=f"decision-writer-{i}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
             self._queue.put(item)
 
     def close(self) -> None:
-        """Store what is queued, then stop the thread (later writes raise)."""
+        """Store what is queued, then stop the threads (later writes raise)."""
         with self._lock:
             self._closed = True
-            thread = self._thread
-            if thread is not None:
+            for _ in self._threads:  # after every queued decision: all are stored first
                 self._queue.put(_STOP)
-        if thread is not None:
+        for thread in self._threads:
             thread.join()
 
     def _run(self) -> None:
         stop = False
         while not stop:
-            first = self._queue.get()
-            if first is _STOP:
+            # one thread collects at a time (the others are writing theirs): a group is
+            # never split between two threads that both wait for it to fill
+            with self._collecting:
+                group, stop = self._collect()
+            if not group:
                 return
-            group = [first]
-            deadline = time.monotonic() + self.max_wait_s
-            while len(group) < self.max_rows:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        item = self._queue.get(timeout=remaining)
-                    except queue.Empty:
-                        break
-                if item is _STOP:
-                    stop = True
-                    break
-                group.append(item)
             try:
                 self._store(group)
             except BaseException as err:  # never leave a request waiting
@@ -156,6 +151,29 @@ class DecisionWriter:
                         p.future.set_exception(err)
                 if not isinstance(err, Exception):
                     raise
+
+    def _collect(self) -> tuple[list[_Pending], bool]:
+        """The next group (waiting for its first decision), and whether to stop after it."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        group = [first]
+        deadline = time.monotonic() + self.max_wait_s
+        while len(group) < self.max_rows:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if item is _STOP:
+                return group, True
+            group.append(item)
+        return group, False
 
     def _store(self, group: list[_Pending]) -> None:
         """Read and draw the group's plain decisions, insert every row in one statement
@@ -174,8 +192,9 @@ class DecisionWriter:
                     if not ok:
                         tx.rollback()
         if ok:
-            self.groups += bool(ready)
-            self.rows += len(ready)
+            with self._lock:
+                self.groups += bool(ready)
+                self.rows += len(ready)
             for p in ready:
                 p.future.set_result(p.answer)
             return
@@ -185,7 +204,8 @@ class DecisionWriter:
             except Exception as err:
                 p.future.set_exception(err)
             else:
-                self.rows += 1
+                with self._lock:
+                    self.rows += 1
                 p.future.set_result(p.answer)
 
     def _insert_alone(self, values: dict[str, Any]) -> None:
