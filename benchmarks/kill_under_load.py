@@ -154,7 +154,9 @@ async def decide_n(port: int, auth: str, n: int) -> int:
 
 def one_backend(args: argparse.Namespace, backend: str, tmp: Path) -> dict[str, Any]:
     settings, auth = fresh_store(backend, tmp)
-    overrides = {"settle_interval_s": 0, "auth_cache_ttl_s": 10}
+    overrides: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 10}
+    if args.group != "default":
+        overrides["decision_group_commit"] = args.group == "on"
     try:
         log = tmp / f"server-{backend}.log"
         with running_server(settings, log, workers=args.workers, **overrides) as server:
@@ -177,6 +179,7 @@ def one_backend(args: argparse.Namespace, backend: str, tmp: Path) -> dict[str, 
     acked_d, acked_r = set(load["acked_decisions"]), set(load["acked_rewards"])
     return {
         "backend": backend,
+        "group_commit": args.group,
         "workers": args.workers,
         "rate": args.rate,
         "sent": load["sent"],
@@ -199,6 +202,12 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="decisions per second")
     ap.add_argument("--kill-after", type=float, default=8.0, help="seconds of load before")
     ap.add_argument("--tail", type=float, default=1.0, help="seconds of load after the kill")
+    ap.add_argument(
+        "--group",
+        choices=["default", "on", "off"],
+        default="default",
+        help="decision_group_commit (default: on for PostgreSQL, off for SQLite)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bf-kill-"))
@@ -209,17 +218,19 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
     print()
     print(
-        "| backend | load avg | decisions acked / lost / extra | rewards acked / lost / extra "
-        "| processes killed | rebuild equal | decisions after restart |"
+        "| backend | group commit | load avg | decisions acked / lost / extra "
+        "| rewards acked / lost / extra | processes killed | rebuild equal "
+        "| decisions after restart |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     load = round(os.getloadavg()[0], 2)
     for r in results:
+        dec = f"{r['decisions_acknowledged']} / {r['decisions_lost']} / {r['decisions_extra']}"
+        rew = f"{r['rewards_acknowledged']} / {r['rewards_lost']} / {r['rewards_extra']}"
         print(
-            f"| {r['backend']} | {load} | {r['decisions_acknowledged']} / {r['decisions_lost']} "
-            f"/ {r['decisions_extra']} | {r['rewards_acknowledged']} / {r['rewards_lost']} / "
-            f"{r['rewards_extra']} | {r['killed'].get('processes')} | "
-            f"{r['live_state_equals_rebuild']} | {r['decisions_after_restart']} / 20 |"
+            f"| {r['backend']} | {r['group_commit']} | {load} | {dec} | {rew} | "
+            f"{r['killed'].get('processes')} | {r['live_state_equals_rebuild']} | "
+            f"{r['decisions_after_restart']} / 20 |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
