@@ -56,9 +56,9 @@ class Settings(BaseSettings):
     )
     decision_group_commit: bool | None = Field(
         default=None,
-        description="Store concurrent decisions in groups: one thread per process writes the "
-        "decision rows queued meanwhile with one INSERT and one commit, and answers each "
-        "request after that commit (same durability). Unset: on for PostgreSQL, off for "
+        description="Store concurrent decisions in groups: a writer thread reads the "
+        "experiments of the decisions queued meanwhile once, stores them with one INSERT and "
+        "one commit, and answers each request after that commit (same durability). Unset: on for PostgreSQL, off for "
         "SQLite (there a commit is local and cheap).",
     )
     decision_group_max_rows: int = Field(

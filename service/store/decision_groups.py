@@ -2,10 +2,10 @@
 
 Without grouping a decision on PostgreSQL costs its own read (experiment and allocation) and
 its own insert; with ``synchronous_commit`` on, the insert waits for the server to flush its
-WAL, and each statement costs the Python database layers about as much CPU again as the
-rest of the request. :class:`DecisionWriter` is one thread per process that takes every
-decision queued while it was busy (up to ``max_rows``; optionally waiting ``max_wait_s``
-for more after the first), then
+WAL, and each statement costs CPU in the Python database layers. :class:`DecisionWriter`
+has writer threads (two by default) in each process; one at a time takes every decision
+queued meanwhile (up to ``max_rows``; optionally waiting ``max_wait_s`` for more after the
+first), then
 
 1. reads the experiments of the group's plain decisions once (one ``SELECT`` for their
    distinct keys) and draws each decision's arm with its own fresh seed, exactly as
