@@ -58,8 +58,8 @@ class Settings(BaseSettings):
         default=None,
         description="Store concurrent decisions in groups: a writer thread reads the "
         "experiments of the decisions queued meanwhile once, stores them with one INSERT and "
-        "one commit, and answers each request after that commit (same durability). Unset: on for PostgreSQL, off for "
-        "SQLite (there a commit is local and cheap).",
+        "one commit, and answers each request after that commit (same durability). "
+        "Unset: on for PostgreSQL, off for SQLite (there a commit is local and cheap).",
     )
     decision_group_max_rows: int = Field(
         default=200, ge=1, le=2000, description="Most decisions stored by one group commit."
