@@ -33,6 +33,7 @@ from service.routes.responses import errors
 from service.schemas import ServiceHealth
 from service.settings import Settings
 from service.store import learning
+from service.store.decision_groups import DecisionWriter
 
 log = logging.getLogger("bandit_fusion.service")
 
@@ -43,6 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engines = make_app_engines(settings)
     factory = make_sessionmaker(engines.write)
     read_factory = make_sessionmaker(engines.read)
+    writer = None
+    if settings.group_decisions:
+        writer = DecisionWriter(
+            engines.write,
+            settings.decision_group_max_rows,
+            settings.decision_group_wait_ms / 1000,
+            settings.decision_group_threads,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if writer is not None:
+                await asyncio.to_thread(writer.close)  # stores what is queued
             engines.dispose()
 
     production = settings.environment == "production"
@@ -78,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engines = engines
     app.state.sessionmaker = factory  # transactions that write
     app.state.read_sessionmaker = read_factory  # read-only transactions
+    app.state.decision_writer = writer  # group commit of decisions (None: off)
     # start-up: a models directory that cannot be read stops the service here
     app.state.models = (
         load_models(settings.models_dir, device=settings.models_device)

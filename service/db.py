@@ -11,11 +11,12 @@ several isolated stores (the tests use one schema per test).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.settings import Settings
@@ -114,13 +115,41 @@ def _postgres_engine(settings: Settings) -> Engine:
     connect_args: dict[str, Any] = {}
     if settings.database_schema:
         connect_args["options"] = f"-csearch_path={settings.database_schema}"
-    return create_engine(
+    engine = create_engine(
         settings.url,
         connect_args=connect_args,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        pool_pre_ping=True,
     )
+    _ping_when_idle(engine, settings.pool_ping_idle_s)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection at checkout only when it has been idle for ``idle_s``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at *every* checkout: one more round trip per
+    request (a third of a decision's). A connection returned a moment ago is almost surely
+    alive; one idle for a while may have been dropped (server restart, idle timeout in a
+    proxy), and that one is pinged and, if dead, replaced (``DisconnectionError`` makes the
+    pool discard it and take another). A drop in the idle window still fails its request,
+    and SQLAlchemy then invalidates the whole pool, so one request sees it, not every one.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # just connected, or returned a moment ago
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as err:
+            raise exc.DisconnectionError(f"pooled connection dropped: {err}") from err
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

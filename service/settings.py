@@ -47,6 +47,38 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     pool_size: int = Field(default=10, ge=1, le=200)
     max_overflow: int = Field(default=10, ge=0, le=200)
+    pool_ping_idle_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="PostgreSQL: a pooled connection idle for longer than this is checked "
+        "(one round trip) when it is taken from the pool, and replaced if the server dropped "
+        "it; busier connections are used without the check. 0 checks at every checkout.",
+    )
+    decision_group_commit: bool | None = Field(
+        default=None,
+        description="Store concurrent decisions in groups: a writer thread reads the "
+        "experiments of the decisions queued meanwhile once, stores them with one INSERT and "
+        "one commit, and answers each request after that commit (same durability). "
+        "Unset: on for PostgreSQL, off for SQLite (there a commit is local and cheap).",
+    )
+    decision_group_max_rows: int = Field(
+        default=200, ge=1, le=2000, description="Most decisions stored by one group commit."
+    )
+    decision_group_threads: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Groups of decisions in flight at once per worker process (each one "
+        "thread and one connection).",
+    )
+    decision_group_wait_ms: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="After the first decision of a group, milliseconds to wait for more before "
+        "writing. 0: write at once; a group is then what queued while the previous one was "
+        "being written.",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -159,3 +191,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
+
+    @property
+    def group_decisions(self) -> bool:
+        """Whether decisions are committed in groups (``decision_group_commit``, else the
+        backend's default: PostgreSQL yes, SQLite no)."""
+        if self.decision_group_commit is not None:
+            return self.decision_group_commit
+        return not self.is_sqlite

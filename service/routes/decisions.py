@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -9,10 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.batching import DirectRanker, MicroBatcher, Ranker
-from service.deps import KeyPath, ModelsDep, SessionmakerDep, SettingsDep, WriteKey
+from service.deps import KeyPath, ModelsDep, SettingsDep, WriteKey
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import DecisionCreate, DecisionOut
 from service.store import decisions
+from service.store.decision_groups import DecisionWriter
 
 router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
 
@@ -24,19 +26,15 @@ router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
     responses=errors(KEYED, BODY, 404, 409, s409="Paused or stopped and set to reject."),
 )
 async def decide(
+    request: Request,
     key: KeyPath,
     body: DecisionCreate,
-    factory: SessionmakerDep,
     settings: SettingsDep,
     models: ModelsDep,
-    request: Request,
     _key: WriteKey,
 ) -> Response:
     """Choose an arm for a unit. The decision (with the probability of every arm and the
-    policy version) is committed before the response is sent.
-
-    With items, the header ``X-Batch-Size`` says how many decisions were scored together
-    (micro-batching, setting ``decision_batching``)."""
+    policy version) is committed before the response is sent."""
     if body.context is not None:
         size = len(json.dumps(body.context, ensure_ascii=False, separators=(",", ":")).encode())
         if size > settings.max_context_bytes:
@@ -45,15 +43,30 @@ async def decide(
                 f"context is {size} bytes once encoded, above the limit of "
                 f"{settings.max_context_bytes} (setting max_context_bytes)",
             )
-    # In the threadpool on both backends: the event loop never waits for the database (on
-    # SQLite a decision may queue behind another writer's transaction).
-    # (scoring the items too: never on the event loop)
+    # Announced to the micro-batcher before anything else, so that a batch waits for this
+    # decision's lists (withdrawn when done: a plain decision never scores).
     batcher: MicroBatcher | None = request.app.state.batcher
     ticket = batcher.announce() if batcher is not None else None
     ranker: Ranker = DirectRanker() if batcher is None else batcher.ranker(ticket)
     serving = decisions.Serving(models, settings.default_k, settings.max_k, ranker)
+    writer: DecisionWriter | None = request.app.state.decision_writer
     try:
-        out = await run_in_threadpool(_decide, factory, key, body, serving)
+        if writer is None:
+            # In the threadpool on both backends: the event loop never waits for the
+            # database (on SQLite a decision may queue behind another writer's transaction).
+            # (scoring the items too: never on the event loop)
+            factory = request.app.state.sessionmaker
+            out = await run_in_threadpool(_decide, factory, key, body, serving)
+        else:
+            # Grouped (setting decision_group_commit): the writer's thread reads, draws and
+            # stores this decision with the others queued meanwhile; the answer comes after
+            # the commit. No threadpool thread waits meanwhile.
+            grouped = await asyncio.wrap_future(writer.decide(key, body))
+            if grouped is None:  # arms with recommenders: score here (read session: on
+                # SQLite the write connection belongs to the writer), store through the group
+                factory = request.app.state.read_sessionmaker
+                grouped = await run_in_threadpool(_decide, factory, key, body, serving, writer)
+            out = grouped
     finally:
         if batcher is not None and ticket is not None:
             batcher.withdraw(ticket)
@@ -65,7 +78,11 @@ async def decide(
 
 
 def _decide(
-    factory: sessionmaker[Session], key: str, body: DecisionCreate, serving: decisions.Serving
+    factory: sessionmaker[Session],
+    key: str,
+    body: DecisionCreate,
+    serving: decisions.Serving,
+    writer: DecisionWriter | None = None,
 ) -> DecisionOut:
     with factory() as session:
-        return decisions.decide(session, key, body, serving)
+        return decisions.decide(session, key, body, serving, writer)

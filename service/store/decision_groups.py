@@ -1,0 +1,291 @@
+"""Group commit of decisions: many concurrent decisions, one read, one INSERT, one commit.
+
+Without grouping a decision on PostgreSQL costs its own read (experiment and allocation) and
+its own insert; with ``synchronous_commit`` on, the insert waits for the server to flush its
+WAL, and each statement costs CPU in the Python database layers. :class:`DecisionWriter`
+has writer threads (two by default) in each process; one at a time takes every decision
+queued meanwhile (up to ``max_rows``; optionally waiting ``max_wait_s`` for more after the
+first), then
+
+1. reads the experiments of the group's plain decisions once (one ``SELECT`` for their
+   distinct keys) and draws each decision's arm with its own fresh seed, exactly as
+   :func:`service.store.decisions.decide` does;
+2. stores all the rows with **one** statement: on PostgreSQL an ``INSERT ... SELECT FROM
+   unnest(arrays)`` in autocommit mode (one round trip that is also the commit); on SQLite
+   an executemany inside the ``BEGIN IMMEDIATE`` transaction that made the read;
+3. only then answers each request.
+
+Durability is the same as one insert per decision: a request is answered after the commit
+that holds its row, and the rows are those an ungrouped decision stores. Decisions whose
+arms have recommenders are scored on the request's own thread (scoring is CPU work that
+must not hold up the group) and only their row is queued (:meth:`DecisionWriter.write`).
+
+404 and 409 are answered per request as without grouping. When the group statement fails,
+each of its rows is inserted again on its own, so one bad row fails only its own request
+(with the database's error, as without grouping) and the others are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, text
+
+from service.errors import ServiceError
+from service.models import Decision
+from service.schemas import DecisionCreate, DecisionOut
+from service.store import decisions
+
+_TABLE = Decision.__table__
+_STOP = object()
+
+
+@dataclass
+class _Pending:
+    """One queued request: a row to store (``values``), or a plain decision still to be
+    read and drawn (``request``); ``future`` is resolved after the group's commit."""
+
+    future: Future[Any]
+    values: dict[str, Any] | None = None
+    request: tuple[str, DecisionCreate] | None = None
+    answer: DecisionOut | None = None
+
+
+class DecisionWriter:
+    """Threads that decide and store queued decisions in groups (module docstring).
+
+    Parameters
+    ----------
+    engine
+        Engine of the store (the service's write engine).
+    max_rows
+        Most decisions in one group.
+    max_wait_s
+        After the first decision of a group, how long to wait for more before writing
+        (0: write at once what is queued; groups then form only while a write is in flight).
+    threads
+        Groups in flight at once. With one, a decision that arrives while a group is being
+        written waits for it to end before its own group starts; with two, it starts as soon
+        as the other thread is free.
+    """
+
+    def __init__(
+        self, engine: Engine, max_rows: int = 200, max_wait_s: float = 0.0, threads: int = 2
+    ) -> None:
+        if max_rows < 1 or threads < 1:
+            raise ValueError("max_rows and threads must be at least 1")
+        if max_wait_s < 0:
+            raise ValueError("max_wait_s must be >= 0")
+        self.engine = engine
+        self.max_rows = max_rows
+        self.max_wait_s = max_wait_s
+        self.n_threads = threads
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._collecting = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self.groups = 0  # statements that stored a group (for tests and benchmarks)
+        self.rows = 0
+
+    def decide(self, key: str, body: DecisionCreate) -> Future[DecisionOut | None]:
+        """Queue a decision for ``body`` on experiment ``key``: the group reads the
+        experiment once for all its decisions, draws each arm and stores the rows. The
+        future gives the answer once its row is committed, raises the request's
+        :class:`~service.errors.ServiceError` (404, 409) or database error, or gives None
+        when the experiment's arms have recommenders: then the caller decides itself
+        (:func:`service.store.decisions.decide` with this writer)."""
+        fut: Future[DecisionOut | None] = Future()
+        self._put(_Pending(fut, request=(key, body)))
+        return fut
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Store one decision row; return once it is committed, or raise the database's
+        error for this row (other rows of its group are not affected)."""
+        fut: Future[None] = Future()
+        self._put(_Pending(fut, values=row))
+        fut.result()
+
+    def _put(self, item: _Pending) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the decision writer is closed")
+            if not self._threads:  # started on first use: after uvicorn forks its workers
+                for i in range(self.n_threads):
+                    thread = threading.Thread(
+                        target=self._run, name=f"decision-writer-{i}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+            self._queue.put(item)
+
+    def close(self) -> None:
+        """Store what is queued, then stop the threads (later writes raise)."""
+        with self._lock:
+            self._closed = True
+            for _ in self._threads:  # after every queued decision: all are stored first
+                self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            # one thread collects at a time (the others are writing theirs): a group is
+            # never split between two threads that both wait for it to fill
+            with self._collecting:
+                group, stop = self._collect()
+            if not group:
+                return
+            try:
+                self._store(group)
+            except BaseException as err:  # never leave a request waiting
+                for p in group:
+                    if not p.future.done():
+                        p.future.set_exception(err)
+                if not isinstance(err, Exception):
+                    raise
+
+    def _collect(self) -> tuple[list[_Pending], bool]:
+        """The next group (waiting for its first decision), and whether to stop after it."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        group = [first]
+        deadline = time.monotonic() + self.max_wait_s
+        while len(group) < self.max_rows:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if item is _STOP:
+                return group, True
+            group.append(item)
+        return group, False
+
+    def _store(self, group: list[_Pending]) -> None:
+        """Read and draw the group's plain decisions, insert every row in one statement
+        (on failure, each row alone), then resolve each future."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # autocommit: the read needs no transaction, and the one INSERT statement
+                # is atomic and committed when it returns (one round trip each)
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                ready = self._read(conn, group)
+                ok = _insert_all(conn, ready)
+            else:
+                with conn.begin() as tx:  # BEGIN IMMEDIATE: read and write in one lock
+                    ready = self._read(conn, group)
+                    ok = _insert_all(conn, ready)
+                    if not ok:
+                        tx.rollback()
+        if ok:
+            with self._lock:
+                self.groups += bool(ready)
+                self.rows += len(ready)
+            for p in ready:
+                p.future.set_result(p.answer)
+            return
+        for p in ready:  # the group failed: each row alone, so one bad row fails alone
+            try:
+                self._insert_alone(p.values or {})
+            except Exception as err:
+                p.future.set_exception(err)
+            else:
+                with self._lock:
+                    self.rows += 1
+                p.future.set_result(p.answer)
+
+    def _insert_alone(self, values: dict[str, Any]) -> None:
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                _execute(conn.execution_options(isolation_level="AUTOCOMMIT"), [values])
+            else:
+                with conn.begin():
+                    _execute(conn, [values])
+
+    def _read(self, conn: Connection, group: list[_Pending]) -> list[_Pending]:
+        """Fill in the rows of the group's plain decisions (one read); resolve at once
+        those that end here (404, 409, recommenders, a failed read). The pending rows."""
+        asks = [p for p in group if p.request is not None]
+        if asks:
+            try:
+                decided = decisions.read_group(conn, [p.request for p in asks if p.request])
+            except Exception as err:
+                for p in asks:
+                    p.future.set_exception(err)
+                decided = []
+            for p, item in zip(asks, decided, strict=False):
+                if item is None:
+                    p.future.set_result(None)
+                elif isinstance(item, ServiceError):
+                    p.future.set_exception(item)
+                else:
+                    p.values, p.answer = item
+        return [p for p in group if p.values is not None]
+
+
+def _insert_all(conn: Connection, ready: list[_Pending]) -> bool:
+    """Insert the rows of ``ready`` in one statement; False if it failed."""
+    if not ready:
+        return True
+    try:
+        _execute(conn, [p.values or {} for p in ready])
+    except Exception:
+        return False
+    return True
+
+
+_PG_ARRAY_TYPES = {  # column -> PostgreSQL array type, for the unnest() group insert
+    "id": "text[]",
+    "experiment_id": "bigint[]",
+    "unit_id": "text[]",
+    "arm": "integer[]",
+    "probabilities": "json[]",
+    "policy_version": "bigint[]",
+    "seed": "bigint[]",
+    "fallback": "boolean[]",
+    "context": "json[]",
+    "served_items": "json[]",
+    "items": "json[]",
+    "created_at": "timestamptz[]",
+}
+assert set(_PG_ARRAY_TYPES) == set(_TABLE.columns.keys())
+_JSON_COLUMNS = [c for c, t in _PG_ARRAY_TYPES.items() if t == "json[]"]
+# Built from the constant mapping above only (no user input): column names and types.
+_PG_INSERT_DECISIONS = text(
+    f"INSERT INTO decisions ({', '.join(_PG_ARRAY_TYPES)}) SELECT * FROM unnest("  # noqa: S608
+    + ", ".join(f"CAST(:{c} AS {t})" for c, t in _PG_ARRAY_TYPES.items())
+    + ")"
+)
+
+
+def _execute(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` with one statement.
+
+    PostgreSQL: ``INSERT ... SELECT FROM unnest(arrays)``, one parameter per column whatever
+    the group size (a multi-row VALUES list costs SQLAlchemy and the driver much Python work
+    per parameter). JSON values are encoded as SQLAlchemy encodes them for a one-row insert
+    (``json.dumps``; ``None`` becomes JSON ``null``, the JSON type's default), so the stored
+    text is the same. SQLite: one executemany (the caller's transaction makes it one commit).
+    """
+    if conn.dialect.name == "postgresql":
+        dumps = conn.dialect._json_serializer or json.dumps
+        arrays = {c: [r[c] for r in rows] for c in _PG_ARRAY_TYPES}
+        for c in _JSON_COLUMNS:
+            arrays[c] = [dumps(v) for v in arrays[c]]
+        conn.execute(_PG_INSERT_DECISIONS, arrays)
+    else:
+        conn.execute(insert(_TABLE), rows)  # type: ignore[arg-type]
