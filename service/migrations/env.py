@@ -27,6 +27,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(settings)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode recreates a table (copy, drop, rename); with foreign keys on, the
+            # drop of a parent table would cascade-delete its children's rows. The pragma is
+            # a no-op inside a transaction, so it is set on the raw connection before BEGIN.
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

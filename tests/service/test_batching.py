@@ -231,4 +231,6 @@ def test_served_item_json_has_every_field():
     from service.serving import ServedItem
 
     item = ServedItem(7, 2, 1, 0.25, 0.5)
-    assert item.as_json() == asdict(item)
+    assert item.as_json() == {k: v for k, v in asdict(item).items() if k != "credit"}
+    credited = ServedItem(7, 2, 1, 0.25, 0.5, [[1, 0.75], [0, 0.25]])
+    assert credited.as_json() == asdict(credited)
