@@ -33,6 +33,7 @@ def test_registry_lists_every_fuser() -> None:
     assert make_fuser("weighted-rrf", k=3, c=10).params == {
         "k": 3,
         "max_per_category": None,
+        "mmr_weight": None,
         "c": 10.0,
     }
 
