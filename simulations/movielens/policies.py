@@ -372,8 +372,9 @@ def default_policies(
     """The policy set of the comparison for ``env``.
 
     Each initial arm alone, uniform fusion, the best fixed weights (when given), bandit
-    allocation, bandit fusion with Thompson P(best) and KL-UCB weights (stationary and
-    adaptive, with and without position correction) and segmented fusion.
+    allocation (stationary and adaptive), bandit fusion with Thompson P(best) and KL-UCB
+    weights (stationary and adaptive, with and without position correction, with per-slot
+    and per-request credit) and segmented fusion. Every environment gets the same set.
     """
     out = [FusionPolicy(f"arm:{name}", "single", arm=i) for i, name in enumerate(env.initial_arms)]
     out.append(FusionPolicy("uniform-fusion", "fixed"))
@@ -381,11 +382,14 @@ def default_policies(
         out.append(FusionPolicy("best-fixed-fusion", "fixed", weights=tuple(best_weights)))
     out += [
         FusionPolicy("bandit-allocation", "allocation", policy="thompson"),
+        FusionPolicy("bandit-allocation-adaptive", "allocation", policy="discounted-thompson"),
         FusionPolicy("fusion-thompson", "fusion", policy="thompson"),
         FusionPolicy("fusion-thompson-pbm", "fusion", policy="thompson", position_correction=True),
+        FusionPolicy("fusion-thompson-request", "fusion", policy="thompson", credit="request"),
         FusionPolicy("fusion-kl-ucb", "fusion", policy="kl-ucb"),
         FusionPolicy("fusion-thompson-adaptive", "fusion", policy="discounted-thompson"),
         FusionPolicy("fusion-ucb-adaptive", "fusion", policy="sliding-window-ucb"),
+        FusionPolicy("fusion-kl-ucb-adaptive", "fusion", policy="sliding-window-kl-ucb"),
         FusionPolicy("segmented-fusion", "segmented", policy="thompson"),
     ]
     return out
