@@ -108,7 +108,7 @@ def draw_lists(
     if mmr_weight is not None:
         assert cand.features is not None and cap is None
         mmr = DraftMMR(cand.uid, cand.features, s + 1, mmr_weight)
-        cur = mmr.picks(placed).reshape(-1).astype(idx)
+        cur = mmr.picks().reshape(-1).astype(idx)
     # slot-mix without a cap draws every slot from the weights themselves
     static = not exhaustible and not rounds
     if static:
@@ -158,7 +158,7 @@ def draw_lists(
         placed[draw_u + chosen] = True
         if mmr is not None:
             mmr.place(chosen)
-            cur = mmr.picks(placed).reshape(-1).astype(idx)
+            cur = mmr.picks().reshape(-1).astype(idx)
             continue
         if cap is None:
             moving = np.flatnonzero(cur.reshape(a, n) == chosen)

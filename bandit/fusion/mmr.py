@@ -125,17 +125,17 @@ class DraftMMR:
         self.weight = weight
         self.replays = replays
         u = features.shape[1]
-        self.max_sim = np.zeros((replays, b, u))
+        # theta * the largest similarity to the placed items; +inf once an item is placed
+        self.penalty = np.zeros((replays, b, u))
         self.rel = (1.0 - weight) / np.log2(np.arange(d) + 2.0)
         # flat index of each (draw, arm, rank) into a (draws, U) array
         draw = np.arange(replays * b).reshape(replays, b)
         self._cells = draw[:, :, None, None] * u + uid[None]  # (R, B, A, D)
 
-    def picks(self, placed: np.ndarray) -> np.ndarray:
-        """Each arm's pick per draw, ``(A, R * B)`` unique ids, given the ``placed`` mask
-        (flat ``(R * B, U)``). Every arm has at least ``k`` candidates, so one is always left."""
-        value = self.rel - self.weight * self.max_sim.reshape(-1)[self._cells]
-        value[placed[self._cells]] = -np.inf
+    def picks(self) -> np.ndarray:
+        """Each arm's pick per draw, ``(A, R * B)`` unique ids, among its unplaced candidates
+        (every arm has at least ``k`` candidates, so one is always left)."""
+        value = self.rel - self.penalty.reshape(-1)[self._cells]
         best = np.argmax(value, axis=3)  # (R, B, A)
         pick = np.take_along_axis(np.broadcast_to(self.uid, self._cells.shape), best[..., None], 3)
         return pick[..., 0].transpose(2, 0, 1).reshape(self.uid.shape[1], -1)
@@ -146,4 +146,6 @@ class DraftMMR:
         rows = np.arange(b)
         f = self.features[rows, chosen.reshape(self.replays, b)]  # (R, B, F)
         sim = np.matmul(self.features, f.transpose(1, 2, 0))  # (B, U, R)
-        np.maximum(self.max_sim, sim.transpose(2, 0, 1), out=self.max_sim)
+        sim *= self.weight
+        np.maximum(self.penalty, sim.transpose(2, 0, 1), out=self.penalty)
+        self.penalty.reshape(-1)[np.arange(chosen.size) * self.penalty.shape[2] + chosen] = np.inf
