@@ -163,6 +163,17 @@ def test_request_credit_learns_from_one_observation_per_request_and_arm() -> Non
         FusionPolicy("bad", "fusion", credit="slots").build(env, 0)  # type: ignore[arg-type]
 
 
+def test_world_cache_key_follows_the_arms_full_settings() -> None:
+    """Lists cached under other arm defaults must not be read back: the key holds each arm's
+    full constructor arguments, defaults included."""
+    from simulations.movielens.data import _arm_config
+
+    plain = _arm_config(("mf", "popularity"), 0, {})
+    tuned = _arm_config(("mf", "popularity"), 0, {"mf": {"factors": 8}})
+    assert "factors=8" in tuned[0] and "factors=8" not in plain[0]
+    assert plain[1] == tuned[1] and plain != tuned
+
+
 def test_simplex_grid_covers_the_corners_and_the_centre() -> None:
     grid = simplex_grid(3, 3)
     assert grid.shape == (10, 3) and np.allclose(grid.sum(axis=1), 1.0)
