@@ -10,7 +10,7 @@ per-slot credit for the bandit (numpy only, vectorised over a micro-batch of req
 """
 
 from bandit.fusion.base import FusedLists, Fuser
-from bandit.fusion.credit import slot_observations
+from bandit.fusion.credit import request_observations, slot_observations
 from bandit.fusion.position import Examination, estimate_examination
 from bandit.fusion.registry import FUSER_CLASSES, FUSERS, make_fuser
 
@@ -22,5 +22,6 @@ __all__ = [
     "Fuser",
     "estimate_examination",
     "make_fuser",
+    "request_observations",
     "slot_observations",
 ]

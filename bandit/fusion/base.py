@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bandit.fusion.diversity import CategoryCodes, encode_categories
+from bandit.fusion.mmr import encode_features
 from bandit.validation import check_scalar
 
 #: Weights must sum to 1 within this tolerance.
@@ -92,6 +93,7 @@ class Candidates:
     unique_items: np.ndarray | None  # (B, U) int64
     n_ids: int  # U: number of columns of the per-request id space
     categories: CategoryCodes | None  # category of each unique item
+    features: np.ndarray | None = None  # (B, U, F) unit feature vectors of the unique items
 
     def rows(self, lo: int, hi: int) -> Candidates:
         """The requests ``lo:hi`` of the batch."""
@@ -106,6 +108,7 @@ class Candidates:
             None if self.unique_items is None else self.unique_items[lo:hi],
             self.n_ids,
             cats,
+            None if self.features is None else self.features[lo:hi],
         )
 
     def unique(self) -> np.ndarray:
@@ -245,12 +248,14 @@ def prepare(
     categories: np.ndarray | Mapping[Any, Any] | None,
     need_scores: bool,
     dense_ok: bool = False,
+    features: np.ndarray | Mapping[Any, Any] | None = None,
 ) -> Candidates:
     """Check one micro-batch and build its :class:`Candidates` on the first ``depth``
     candidates of each arm (all of them if ``depth`` is None).
 
-    With ``dense_ok`` and no categories, item ids below ``DENSE_FACTOR`` times the number of
-    candidates are used as they are (no sort); otherwise each request is deduplicated."""
+    With ``dense_ok`` and neither categories nor features, item ids below ``DENSE_FACTOR``
+    times the number of candidates are used as they are (no sort); otherwise each request
+    is deduplicated."""
     arr = check_items(items)
     n_arms, batch, n_cand = arr.shape
     if k > n_cand:
@@ -264,7 +269,7 @@ def prepare(
         s = check_scores(scores, arr.shape)
         s = np.ascontiguousarray(s[:, :, :d].transpose(1, 0, 2))
     req = np.ascontiguousarray(arr[:, :, :d].transpose(1, 0, 2))
-    if dense_ok and categories is None:
+    if dense_ok and categories is None and features is None:
         n_ids = int(req.max()) + 1
         if n_ids <= DENSE_FACTOR * n_arms * d:
             return Candidates(req, w, s, req, None, n_ids, None)
@@ -272,7 +277,8 @@ def prepare(
     codes = None
     if categories is not None:
         codes = encode_categories(categories, unique_items, n_unique)
-    return Candidates(req, w, s, uid, unique_items, unique_items.shape[1], codes)
+    vectors = None if features is None else encode_features(features, unique_items)
+    return Candidates(req, w, s, uid, unique_items, unique_items.shape[1], codes, vectors)
 
 
 class Fuser(ABC):
@@ -285,6 +291,11 @@ class Fuser(ABC):
     max_per_category
         Diversity constraint: at most this many items of one category in a list (the
         ``categories`` of :meth:`fuse` must then be given). ``None``: no constraint.
+    mmr_weight
+        The other diversity constraint, maximal marginal relevance: the weight ``theta`` in
+        [0, 1) of the similarity penalty (see :mod:`bandit.fusion.mmr`; the ``features`` of
+        :meth:`fuse` must then be given). ``None``: no MMR. The two constraints are
+        alternatives: set at most one.
     """
 
     #: Registry name.
@@ -298,18 +309,37 @@ class Fuser(ABC):
     #: Requests fused at once; larger micro-batches are split (same result).
     chunk: ClassVar[int] = CHUNK
 
-    def __init__(self, k: int, *, max_per_category: int | None = None) -> None:
+    def __init__(
+        self, k: int, *, max_per_category: int | None = None, mmr_weight: float | None = None
+    ) -> None:
         self.k = int(check_scalar(k, "k", kind=int, min_val=1))
         self.max_per_category = (
             None
             if max_per_category is None
             else int(check_scalar(max_per_category, "max_per_category", kind=int, min_val=1))
         )
+        self.mmr_weight = (
+            None
+            if mmr_weight is None
+            else float(
+                check_scalar(mmr_weight, "mmr_weight", min_val=0.0, max_val=1.0, include_max=False)
+            )
+        )
+        if self.max_per_category is not None and self.mmr_weight is not None:
+            raise ValueError(
+                "max_per_category and mmr_weight are alternative diversity constraints: "
+                "set at most one."
+            )
 
     @property
     def params(self) -> dict[str, Any]:
         """Constructor arguments: ``make_fuser(name, **params)`` rebuilds this fuser."""
-        return {"k": self.k, "max_per_category": self.max_per_category, **self._extra_params()}
+        return {
+            "k": self.k,
+            "max_per_category": self.max_per_category,
+            "mmr_weight": self.mmr_weight,
+            **self._extra_params(),
+        }
 
     def _extra_params(self) -> dict[str, Any]:
         return {}
@@ -327,6 +357,7 @@ class Fuser(ABC):
         rng: np.random.Generator | None = None,
         seed: int | None = None,
         categories: np.ndarray | Mapping[Any, Any] | None = None,
+        features: np.ndarray | Mapping[Any, Any] | None = None,
     ) -> FusedLists:
         """Fuse one micro-batch.
 
@@ -344,9 +375,14 @@ class Fuser(ABC):
         categories
             Item -> category, as an array indexed by item id or a mapping; read only when
             ``max_per_category`` is set.
+        features
+            Item -> feature vector, as an ``(n_items, F)`` array indexed by item id or a
+            mapping; read only when ``mmr_weight`` is set (similarity is their cosine).
         """
         if self.max_per_category is not None and categories is None:
             raise ValueError("categories are required when max_per_category is set.")
+        if self.mmr_weight is not None and features is None:
+            raise ValueError("features are required when mmr_weight is set.")
         generator = make_rng(rng, seed)
         cand = prepare(
             items,
@@ -357,6 +393,7 @@ class Fuser(ABC):
             categories=categories if self.max_per_category is not None else None,
             need_scores=self.needs_scores,
             dense_ok=self.dense_ids,
+            features=features if self.mmr_weight is not None else None,
         )
         if cand.categories is not None and self.max_per_category is not None:
             cand.categories.check_fillable(self.k, self.max_per_category)

@@ -77,3 +77,42 @@ def slot_observations(
     share = fused.credit.reshape(-1, fused.n_arms)
     slot, arm = np.nonzero(share > 0)
     return arm.astype(np.int64), c.ravel()[slot] * share[slot, arm]
+
+
+def request_observations(
+    source: object, rewards: object, n_arms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-request credit: one observation per request for each arm that filled a slot of
+    its list, rewarded with the mean reward of that arm's slots.
+
+    The alternative to :func:`slot_observations` that treats a request, not a slot, as the
+    unit of trial: an arm with ``m`` slots in a list gets one observation instead of ``m``,
+    so its counts grow up to ``k`` times more slowly while its mean stays the same.
+
+    Parameters
+    ----------
+    source : (B, k) int
+        The arm that filled each slot (``FusedLists.source``).
+    rewards : (B, k)
+        Each slot's reward in [0, 1] (its click, or the corrected click).
+    n_arms
+        Number of arms ``A``.
+
+    Returns ``(arms, rewards)``, request by request and, within a request, by arm index.
+
+    >>> arms, r = request_observations([[0, 1, 0], [1, 1, 1]], [[1, 0, 0], [0, 1, 0]], 2)
+    >>> arms.tolist(), r.round(3).tolist()
+    ([0, 1, 1], [0.5, 0.0, 0.333])
+    """
+    src = np.asarray(source)
+    if src.ndim != 2 or src.dtype.kind not in "iu":
+        raise ValueError("source must be a (B, k) array of arm indices.")
+    if src.size and (src.min() < 0 or src.max() >= n_arms):
+        raise ValueError(f"source must hold arm indices in [0, {n_arms}).")
+    r = check_clicks(rewards, src.shape)
+    b = src.shape[0]
+    cell = (np.arange(b)[:, None] * n_arms + src).ravel()
+    counts = np.bincount(cell, minlength=b * n_arms)
+    sums = np.bincount(cell, weights=r.ravel(), minlength=b * n_arms)
+    present = np.flatnonzero(counts)
+    return (present % n_arms).astype(np.int64), sums[present] / counts[present]

@@ -2,7 +2,9 @@ r"""The draft engine behind ``slot-mix`` and ``team-draft``: lists drawn slot by
 Rao-Blackwellised estimates of their propensities.
 
 At each slot an arm is drawn and places its highest-ranked item that is still eligible (not
-placed yet, and, under a category cap, of a category with room left). ``slot-mix`` draws the
+placed yet, and, under a category cap, of a category with room left; under MMR, the one of
+best marginal relevance instead of the highest-ranked, see :mod:`bandit.fusion.mmr`).
+``slot-mix`` draws the
 arm from the weights at every slot; ``team-draft`` draws without replacement within a round
 (every arm with positive weight picks once per round, in a weighted random order).
 
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bandit.fusion.base import Candidates, FusedLists, Fuser
+from bandit.fusion.mmr import DraftMMR
 from bandit.validation import check_scalar
 
 
@@ -58,6 +61,7 @@ def draw_lists(
     rounds: bool,
     max_per_category: int | None,
     estimate_sources: bool = True,
+    mmr_weight: float | None = None,
 ) -> FusedLists:
     """Draw one list per request and estimate its propensities from ``n_samples`` replays.
 
@@ -66,6 +70,9 @@ def draw_lists(
     only arms of weight 0 have eligible items, the slot is drawn uniformly among them.
     With ``estimate_sources=False`` the source probabilities are left NaN for the caller to
     fill in exactly (the estimate is exact anyway for ``slot-mix`` without a cap).
+    With ``mmr_weight`` (and the candidates' features) each arm's pick is its candidate of
+    best marginal relevance (:class:`bandit.fusion.mmr.DraftMMR`); no arm then runs out,
+    as every arm has at least ``k`` candidates and no cap applies.
 
     Work arrays are arm-major, ``(A, N)`` with ``N = B * (1 + n_samples)`` draws, so that
     sums over arms are sums of a few contiguous rows.
@@ -97,6 +104,11 @@ def draw_lists(
         req_u = np.tile(req * u_max, a)  # (a * n,) start of each draw's request's codes
         count = np.zeros(n * n_cat, dtype=idx)
     exhaustible = cap is not None or d < k
+    mmr = None
+    if mmr_weight is not None:
+        assert cand.features is not None and cap is None
+        mmr = DraftMMR(cand.uid, cand.features, s + 1, mmr_weight)
+        cur = mmr.picks().reshape(-1).astype(idx)
     # slot-mix without a cap draws every slot from the weights themselves
     static = not exhaustible and not rounds
     if static:
@@ -144,6 +156,10 @@ def draw_lists(
         if remaining is not None:
             remaining.ravel()[pick] = False
         placed[draw_u + chosen] = True
+        if mmr is not None:
+            mmr.place(chosen)
+            cur = mmr.picks().reshape(-1).astype(idx)
+            continue
         if cap is None:
             moving = np.flatnonzero(cur.reshape(a, n) == chosen)
         else:
@@ -201,15 +217,23 @@ class DrawnFuser(Fuser):
     """Base of the fusers that draw each slot's source (slot-mix, team-draft).
 
     Both estimate what has no closed form from ``n_samples`` replays of the same draw, and
-    read each arm's list only ``k`` deep unless a category cap may skip items.
+    read each arm's list only ``k`` deep unless a diversity constraint may skip items.
     """
 
-    def __init__(self, k: int, *, n_samples: int = 32, max_per_category: int | None = None) -> None:
-        super().__init__(k, max_per_category=max_per_category)
+    def __init__(
+        self,
+        k: int,
+        *,
+        n_samples: int = 32,
+        max_per_category: int | None = None,
+        mmr_weight: float | None = None,
+    ) -> None:
+        super().__init__(k, max_per_category=max_per_category, mmr_weight=mmr_weight)
         self.n_samples = int(check_scalar(n_samples, "n_samples", kind=int, min_val=1))
 
     def _extra_params(self) -> dict[str, Any]:
         return {"n_samples": self.n_samples}
 
     def _depth(self) -> int | None:
-        return self.k if self.max_per_category is None else None
+        plain = self.max_per_category is None and self.mmr_weight is None
+        return self.k if plain else None

@@ -14,6 +14,7 @@ import numpy as np
 
 from bandit.fusion.base import Candidates, FusedLists, Fuser
 from bandit.fusion.diversity import capped_order
+from bandit.fusion.mmr import mmr_select
 from bandit.validation import check_scalar
 
 
@@ -61,7 +62,13 @@ class ScoredFuser(Fuser):
         rank = _rank_maps(cell, b * u)  # (a, b * u): 1 + rank of each id in each arm, or 0
         fused = np.bincount(cell.ravel(), weights=contrib.ravel(), minlength=b * u)
         fused = fused.reshape(b, u)  # 0 for ids no arm ranks
-        if self.max_per_category is None:
+        if self.mmr_weight is not None:
+            assert cand.features is not None
+            top = fused.max(axis=1, keepdims=True)
+            relevance = np.divide(fused, top, out=np.zeros_like(fused), where=top > 0)
+            np.copyto(relevance, -np.inf, where=~(rank > 0).any(axis=0).reshape(b, u))
+            cols = mmr_select(relevance, cand.features, self.k, self.mmr_weight)
+        elif self.max_per_category is None:
             cols = top_k_unique(fused, self.k, rank)
         else:
             np.copyto(fused, -np.inf, where=~(rank > 0).any(axis=0).reshape(b, u))
@@ -166,8 +173,15 @@ class WeightedRRF(ScoredFuser):
 
     name: ClassVar[str] = "weighted-rrf"
 
-    def __init__(self, k: int, *, c: float = 60.0, max_per_category: int | None = None) -> None:
-        super().__init__(k, max_per_category=max_per_category)
+    def __init__(
+        self,
+        k: int,
+        *,
+        c: float = 60.0,
+        max_per_category: int | None = None,
+        mmr_weight: float | None = None,
+    ) -> None:
+        super().__init__(k, max_per_category=max_per_category, mmr_weight=mmr_weight)
         self.c = float(check_scalar(c, "c", min_val=0.0))
 
     def _extra_params(self) -> dict[str, Any]:

@@ -23,9 +23,9 @@ class SlotMix(DrawnFuser):
     ``source_prob`` is the weight of the source arm, exactly (with a category cap an arm
     that has run out of eligible items drops out and the rest are renormalised, so it is
     then an estimate). ``propensity`` is exact (:func:`disjoint_propensity`) for requests
-    whose arms share no item in their top ``k``; otherwise it is the Rao-Blackwellised
-    estimate of :mod:`bandit.fusion.draft`: unbiased, standard error at most
-    ``sqrt(p (1 - p) / n_samples)`` and exact for the first slot.
+    whose arms share no item in their top ``k`` (without a diversity constraint); otherwise
+    it is the Rao-Blackwellised estimate of :mod:`bandit.fusion.draft`: unbiased, standard
+    error at most ``sqrt(p (1 - p) / n_samples)`` and exact for the first slot.
 
     Parameters
     ----------
@@ -35,6 +35,8 @@ class SlotMix(DrawnFuser):
         Replays per request used to estimate the propensities.
     max_per_category
         At most this many items of one category per list (needs ``categories``).
+    mmr_weight
+        Maximal marginal relevance instead (needs ``features``; :mod:`bandit.fusion.mmr`).
 
     Examples
     --------
@@ -56,8 +58,9 @@ class SlotMix(DrawnFuser):
             rng,
             rounds=False,
             max_per_category=self.max_per_category,
+            mmr_weight=self.mmr_weight,
         )
-        if self.max_per_category is not None:
+        if self.max_per_category is not None or self.mmr_weight is not None:
             return out
         _, a, d = cand.shape
         disjoint = (cand.unique() >= 0).sum(axis=1) == a * d

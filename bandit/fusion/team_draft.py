@@ -23,7 +23,8 @@ class TeamDraft(DrawnFuser):
 
     ``source_prob`` is the marginal probability that the source arm draws this slot: exact
     (Plackett-Luce position probabilities, summed over the arms' orders) for up to
-    ``EXACT_MAX_ARMS`` arms without a category cap, else the Rao-Blackwellised estimate of
+    ``EXACT_MAX_ARMS`` arms without a category cap (MMR keeps it exact: no arm runs out),
+    else the Rao-Blackwellised estimate of
     :mod:`bandit.fusion.draft`. ``propensity`` is that estimate: unbiased, standard error at
     most ``0.5 / sqrt(n_samples)``, exact for the first slot.
 
@@ -49,6 +50,7 @@ class TeamDraft(DrawnFuser):
             rng,
             rounds=True,
             max_per_category=self.max_per_category,
+            mmr_weight=self.mmr_weight,
             estimate_sources=not exact,
         )
         if not exact:

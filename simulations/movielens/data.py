@@ -43,7 +43,7 @@ DEFAULT_ARMS: tuple[str, ...] = ("mf", "item-knn", "popularity", "bert")
 
 SCENARIOS: tuple[str, ...] = ("main", "cold-start", "drift")
 STALE_SUFFIX = "-stale"
-_FORMAT = 1
+_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -151,6 +151,16 @@ def _fingerprint(data_dir: Path, settings: dict[str, Any]) -> str:
     return h.hexdigest()[:16]
 
 
+def _arm_config(names: Sequence[str], seed: int, params: dict[str, dict[str, Any]]) -> list[str]:
+    """Each arm's full constructor arguments (its ``repr``, defaults included), so that lists
+    cached under older arm defaults are never read back after the defaults change."""
+    from arms import make_arm
+
+    return [
+        repr(make_arm(n, **{"seed": seed, "device": "cpu", **params.get(n, {})})) for n in names
+    ]
+
+
 def _cold_cut(train: Any, seed: int) -> tuple[Any, np.ndarray]:
     """Keep only the first training rating of a random third of the users."""
     from arms.data import Interactions
@@ -232,6 +242,7 @@ def build_world(
         "test_fraction": test_fraction,
         "seed": seed,
         "arm_params": params,
+        "arm_config": _arm_config(names, seed, params),
     }
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"{scenario}-{_fingerprint(root, settings)}.npz"

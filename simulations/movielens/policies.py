@@ -13,7 +13,11 @@ A :class:`FusionPolicy` is a small picklable spec; :meth:`FusionPolicy.build` ma
 * ``segmented`` -- one ``fusion`` controller per user segment (activity tertile, cold start);
 * ``oracle`` -- plays a given arm in each phase of the environment (the reference for drift).
 
-Policies learn after each micro-batch, from the clicks of the lists they showed.
+Policies learn after each micro-batch, from the clicks of the lists they showed: with
+per-slot credit (the default) every shown slot is one observation of its source arm; with
+per-request credit (``credit="request"``) each request is one observation of each arm that
+filled a slot, rewarded with the mean click of its slots
+(:func:`bandit.fusion.request_observations`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from simulations.movielens.env import Candidates, MovieLensEnv
 __all__ = ["Controller", "Decision", "FusionPolicy", "Kind", "default_policies"]
 
 Kind = Literal["single", "fixed", "allocation", "fusion", "segmented", "oracle"]
+Credit = Literal["slot", "request"]
 _FUSER_STREAM = 0xF05E
 
 
@@ -124,9 +129,10 @@ class FixedFusion(Controller):
 class BanditAllocation(Controller):
     """One arm per request, drawn by the bandit; all ``k`` slots credit that arm."""
 
-    def __init__(self, n_arms: int, k: int, policy: Any) -> None:
+    def __init__(self, n_arms: int, k: int, policy: Any, credit: Credit = "slot") -> None:
         super().__init__(n_arms, k)
         self.policy = policy
+        self.credit = credit
 
     def decide(self, t: int, users: np.ndarray, cands: Candidates) -> Decision:
         arms = self.policy.select_batch(users.size).arms
@@ -136,7 +142,13 @@ class BanditAllocation(Controller):
         return Decision(items, source, _one_hot(arms, self.n_arms))
 
     def learn(self, users: np.ndarray, decision: Decision, clicks: np.ndarray) -> None:
-        self.policy.update_batch(decision.source.ravel(), clicks.ravel().astype(np.float64))
+        rewards = clicks.astype(np.float64)
+        if self.credit == "request":
+            from bandit.fusion import request_observations
+
+            self.policy.update_batch(*request_observations(decision.source, rewards, self.n_arms))
+        else:
+            self.policy.update_batch(decision.source.ravel(), rewards.ravel())
 
     def add_arm(self) -> None:
         super().add_arm()
@@ -147,12 +159,20 @@ class BanditFusion(Controller):
     """The fuser weighted by the bandit's allocation; each shown slot credits its source arm."""
 
     def __init__(
-        self, n_arms: int, k: int, policy: Any, fuser: Any, seed: int, correction: Any = None
+        self,
+        n_arms: int,
+        k: int,
+        policy: Any,
+        fuser: Any,
+        seed: int,
+        correction: Any = None,
+        credit: Credit = "slot",
     ) -> None:
         super().__init__(n_arms, k)
         self.policy = policy
         self.fuser = fuser
         self.correction = correction
+        self.credit = credit
         self.rng = np.random.default_rng([seed, _FUSER_STREAM])
 
     def decide(self, t: int, users: np.ndarray, cands: Candidates) -> Decision:
@@ -162,6 +182,13 @@ class BanditFusion(Controller):
 
     def learn(self, users: np.ndarray, decision: Decision, clicks: np.ndarray) -> None:
         arms, rewards = _observations(decision.fused, clicks, self.correction)
+        if self.credit == "request":
+            from bandit.fusion import request_observations
+
+            shape = decision.fused.items.shape
+            arms, rewards = request_observations(
+                arms.reshape(shape), rewards.reshape(shape), self.n_arms
+            )
         self.policy.update_batch(arms, rewards)
         if self.correction is not None:
             self.correction.observe(users, decision.items, clicks)
@@ -267,6 +294,10 @@ class FusionPolicy:
     position_correction
         ``fusion``/``segmented``: divide slot credit by the estimated examination of its
         position (position-based model, estimated from the logged clicks).
+    credit
+        ``allocation``/``fusion``/``segmented``: ``"slot"`` (every shown slot is an
+        observation of its source arm) or ``"request"`` (one observation per request and
+        source arm, the mean of its slots).
     schedule
         ``oracle``: the arm played in each phase.
     """
@@ -280,6 +311,7 @@ class FusionPolicy:
     fuser: str = "slot-mix"
     fuser_params: Mapping[str, Any] = field(default_factory=dict)
     position_correction: bool = False
+    credit: Credit = "slot"
     schedule: tuple[int, ...] = ()
 
     @property
@@ -298,8 +330,10 @@ class FusionPolicy:
             if len(self.schedule) != len(env.phases):
                 raise ValueError(f"{self.label}: schedule must give one arm per phase.")
             return PhaseOracle(n, k, self.schedule, [p.start for p in env.phases])
+        if self.credit not in ("slot", "request"):
+            raise ValueError(f"{self.label}: credit must be 'slot' or 'request'.")
         if self.kind == "allocation":
-            return BanditAllocation(n, k, self._policy(n, seed))
+            return BanditAllocation(n, k, self._policy(n, seed), self.credit)
         if self.kind == "fixed":
             w = np.full(n, 1.0 / n) if self.weights is None else np.asarray(self.weights, float)
             if w.shape != (n,) or abs(w.sum() - 1.0) > 1e-9 or np.any(w < 0):
@@ -327,7 +361,9 @@ class FusionPolicy:
         correction = None
         if self.position_correction:
             correction = PositionCorrection()
-        return BanditFusion(n, env.k, self._policy(n, seed), self._fuser(env), seed, correction)
+        return BanditFusion(
+            n, env.k, self._policy(n, seed), self._fuser(env), seed, correction, self.credit
+        )
 
 
 def default_policies(
@@ -336,8 +372,9 @@ def default_policies(
     """The policy set of the comparison for ``env``.
 
     Each initial arm alone, uniform fusion, the best fixed weights (when given), bandit
-    allocation, bandit fusion with Thompson P(best) and KL-UCB weights (stationary and
-    adaptive, with and without position correction) and segmented fusion.
+    allocation (stationary and adaptive), bandit fusion with Thompson P(best) and KL-UCB
+    weights (stationary and adaptive, with and without position correction, with per-slot
+    and per-request credit) and segmented fusion. Every environment gets the same set.
     """
     out = [FusionPolicy(f"arm:{name}", "single", arm=i) for i, name in enumerate(env.initial_arms)]
     out.append(FusionPolicy("uniform-fusion", "fixed"))
@@ -345,11 +382,14 @@ def default_policies(
         out.append(FusionPolicy("best-fixed-fusion", "fixed", weights=tuple(best_weights)))
     out += [
         FusionPolicy("bandit-allocation", "allocation", policy="thompson"),
+        FusionPolicy("bandit-allocation-adaptive", "allocation", policy="discounted-thompson"),
         FusionPolicy("fusion-thompson", "fusion", policy="thompson"),
         FusionPolicy("fusion-thompson-pbm", "fusion", policy="thompson", position_correction=True),
+        FusionPolicy("fusion-thompson-request", "fusion", policy="thompson", credit="request"),
         FusionPolicy("fusion-kl-ucb", "fusion", policy="kl-ucb"),
         FusionPolicy("fusion-thompson-adaptive", "fusion", policy="discounted-thompson"),
         FusionPolicy("fusion-ucb-adaptive", "fusion", policy="sliding-window-ucb"),
+        FusionPolicy("fusion-kl-ucb-adaptive", "fusion", policy="sliding-window-kl-ucb"),
         FusionPolicy("segmented-fusion", "segmented", policy="thompson"),
     ]
     return out

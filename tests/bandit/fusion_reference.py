@@ -15,14 +15,20 @@ def exact_draft_marginals(
     rounds: bool,
     categories: dict[int, int] | None = None,
     cap: int | None = None,
+    features: dict[int, np.ndarray] | None = None,
+    mmr_weight: float | None = None,
 ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
     """Exact P(item x at slot j) and P(source a at slot j) of slot-mix (``rounds=False``) or
-    team-draft (``rounds=True``) for one request, by enumerating every sequence of draws."""
+    team-draft (``rounds=True``) for one request, by enumerating every sequence of draws.
+    With ``mmr_weight`` the drawn arm places :func:`mmr_pick` of its list."""
     item_p: dict[tuple[int, int], float] = defaultdict(float)
     src_p: dict[tuple[int, int], float] = defaultdict(float)
     n_arms = len(lists)
 
     def top(arm: int, placed: list[int]) -> int | None:
+        if mmr_weight is not None:
+            assert features is not None
+            return mmr_pick(lists[arm], placed, features, mmr_weight)
         used = defaultdict(int)
         for x in placed:
             if categories is not None:
@@ -84,3 +90,43 @@ def scored_reference(
         total = sum(contrib[x])
         credit.append([v / total for v in contrib[x]])
     return ranked, credit
+
+
+def cosine(x: np.ndarray, y: np.ndarray) -> float:
+    """Cosine similarity, 0 when either vector is zero."""
+    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
+    return 0.0 if nx == 0 or ny == 0 else float(x @ y) / (nx * ny)
+
+
+def mmr_pick(
+    ranked: list[int], placed: list[int], features: dict[int, np.ndarray], weight: float
+) -> int:
+    """The unplaced item of ``ranked`` with the best marginal relevance, relevance
+    ``1 / log2(2 + rank)``; ties to the higher-ranked item."""
+    best, best_value = -1, -np.inf
+    for r, x in enumerate(ranked):
+        if x in placed:
+            continue
+        sim = max((cosine(features[x], features[y]) for y in placed), default=0.0)
+        value = (1 - weight) / np.log2(r + 2) - weight * sim
+        if value > best_value + 1e-12:
+            best, best_value = x, value
+    return best
+
+
+def mmr_reference(
+    relevance: dict[int, float], k: int, features: dict[int, np.ndarray], weight: float
+) -> list[int]:
+    """Greedy MMR over ``relevance`` (item -> score in [0, 1]); ties to the smaller item."""
+    placed: list[int] = []
+    for _ in range(k):
+        best, best_value = -1, -np.inf
+        for x in sorted(relevance):
+            if x in placed:
+                continue
+            sim = max((cosine(features[x], features[y]) for y in placed), default=0.0)
+            value = (1 - weight) * relevance[x] - weight * sim
+            if value > best_value + 1e-12:
+                best, best_value = x, value
+        placed.append(best)
+    return placed

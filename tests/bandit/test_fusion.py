@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bandit import FUSERS, FusedLists, make_fuser
-from bandit.fusion import slot_observations
+from bandit.fusion import request_observations, slot_observations
 from tests.bandit.fusion_reference import scored_reference
 
 A, B, C, K = 3, 50, 30, 8
@@ -33,6 +33,7 @@ def test_registry_lists_every_fuser() -> None:
     assert make_fuser("weighted-rrf", k=3, c=10).params == {
         "k": 3,
         "max_per_category": None,
+        "mmr_weight": None,
         "c": 10.0,
     }
 
@@ -171,6 +172,29 @@ def test_split_credit_gives_each_arm_its_share_and_sums_to_clicks() -> None:
     assert np.isclose(rewards.sum(), clicks.sum())
     per_arm = np.bincount(arms, weights=rewards, minlength=A)
     assert np.allclose(per_arm, (out.credit * clicks[:, :, None]).sum(axis=(0, 1)))
+
+
+def test_request_credit_gives_one_observation_per_request_and_source_arm() -> None:
+    out, _ = _fuse("slot-mix")
+    clicks = (np.random.default_rng(2).random((B, K)) < 0.3).astype(float)
+    arms, rewards = request_observations(out.source, clicks, A)
+    present = [sorted(set(out.source[b].tolist())) for b in range(B)]
+    assert arms.tolist() == [a for row in present for a in row]  # request by request
+    expected = [clicks[b, out.source[b] == a].mean() for b in range(B) for a in present[b]]
+    assert np.allclose(rewards, expected)
+    # the same clicks per arm as per-slot credit, in fewer observations
+    slot_arms, slot_rewards = slot_observations(out, clicks)
+    slots = np.stack([(out.source == a).sum(axis=1) for a in range(A)], axis=1)  # (B, A)
+    weighted = np.zeros(A)
+    np.add.at(
+        weighted, arms, rewards * slots[np.repeat(np.arange(B), [len(p) for p in present]), arms]
+    )
+    assert np.allclose(weighted, np.bincount(slot_arms, weights=slot_rewards, minlength=A))
+    assert arms.size < slot_arms.size
+    with pytest.raises(ValueError, match="source"):
+        request_observations(out.source, clicks, 2)  # arm 2 out of range
+    with pytest.raises(ValueError, match="clicks"):
+        request_observations(out.source, clicks[:, :-1], A)
 
 
 def test_observations_feed_a_policy() -> None:

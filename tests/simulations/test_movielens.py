@@ -16,7 +16,12 @@ from simulations.movielens.clicks import ClickModel, ClickState
 from simulations.movielens.data import World
 from simulations.movielens.env import make_env
 from simulations.movielens.experiment import run_fusion_experiment
-from simulations.movielens.policies import FusionPolicy, default_policies
+from simulations.movielens.policies import (
+    BanditAllocation,
+    BanditFusion,
+    FusionPolicy,
+    default_policies,
+)
 from simulations.movielens.run import run_one, simplex_grid, truncate
 from simulations.movielens.summary import summarize_fusion
 
@@ -135,6 +140,38 @@ def test_drift_goes_stale_and_adds_an_arm_through_add_arm() -> None:
     assert np.allclose(result.weights[300:].sum(axis=1), 1.0)
     head = truncate(env, 250)
     assert head.horizon == 250 and len(head.phases) == 2 and head.phases[-1].stop == 250
+
+
+def test_request_credit_learns_from_one_observation_per_request_and_arm() -> None:
+    env = make_env("movielens", tiny_world(), 400, max_batch=20)
+    for kind in ("fusion", "allocation"):
+        slot = FusionPolicy("slot", kind, policy="thompson").build(env, 0)
+        request = FusionPolicy("request", kind, policy="thompson", credit="request").build(env, 0)
+        assert isinstance(slot, BanditFusion | BanditAllocation)
+        assert isinstance(request, BanditFusion | BanditAllocation)
+        users = np.arange(20)
+        state = ClickState(env.clicks, env.clicks.attraction_table(env.world))
+        cands = env.candidates(env.phases[0], users, state.consumed, state.consumed_count)
+        decision = slot.decide(0, users, cands)
+        clicks = state.show(users, decision.items, env.requests(0).uniforms[:20])
+        slot.learn(users, decision, clicks)
+        request.learn(users, decision, clicks)
+        n_sources = sum(len(set(row.tolist())) for row in decision.source)
+        assert slot.policy.counts.sum() == 20 * env.k
+        assert request.policy.counts.sum() == n_sources < 20 * env.k
+    with pytest.raises(ValueError, match="credit"):
+        FusionPolicy("bad", "fusion", credit="slots").build(env, 0)  # type: ignore[arg-type]
+
+
+def test_world_cache_key_follows_the_arms_full_settings() -> None:
+    """Lists cached under other arm defaults must not be read back: the key holds each arm's
+    full constructor arguments, defaults included."""
+    from simulations.movielens.data import _arm_config
+
+    plain = _arm_config(("mf", "popularity"), 0, {})
+    tuned = _arm_config(("mf", "popularity"), 0, {"mf": {"factors": 8}})
+    assert "factors=8" in tuned[0] and "factors=8" not in plain[0]
+    assert plain[1] == tuned[1] and plain != tuned
 
 
 def test_simplex_grid_covers_the_corners_and_the_centre() -> None:
