@@ -7,13 +7,15 @@ best item indices and scores, with excluded (already seen) items never returned.
   a time and keeps a running top-k (``torch.topk`` per tile, then a merge).
 * :func:`dot_topk` is the fast path for arms whose score is a dot product
   ``U @ V.T``. ``torch.topk`` over every tile costs as much as the matmul itself, so
-  each tile is instead reduced to *group maxima*: the tile's ``w`` columns are split
-  into ``g`` interleaved slices of width ``w / g`` and ``amax`` over the slices (a
-  vectorised elementwise max) leaves one value per group. The ``k`` groups with the
-  largest maxima contain the ``k`` best items (each of the k best items lies in a
-  group whose maximum is at least the k-th best score, and at most k groups can have
-  such a maximum), so one ``topk`` over the group maxima of all tiles, followed by an
-  exact re-score of the ``k * g`` candidate items, gives the exact top-k.
+  each tile is instead reduced to *group maxima*: items ``c*g .. c*g + g - 1`` form
+  group ``c``, and ``amax`` over each group's ``g`` rows of the item-major tile (a
+  vectorised elementwise max) leaves one value per group and user. The ``k`` groups
+  with the largest maxima contain ``k`` best items (each group maximum is a score of
+  a distinct item, so the k-th largest group maximum is at most the k-th best score,
+  and a group holding one of the k best items has a maximum at least that score),
+  so a top-k over the group maxima, followed by an exact re-score of the ``k * g``
+  candidate items, gives the exact top-k. The same argument, applied once more to
+  spans of consecutive group maxima, keeps that top-k over the group maxima cheap.
 
 Slots that cannot be filled (fewer than ``k`` items left after exclusion) hold
 index ``-1`` and score ``-inf``.
@@ -123,6 +125,26 @@ def tiled_topk(
     return _finish(best_v, best_i)
 
 
+def _top_group_rows(gmax: torch.Tensor, k: int, span: int) -> torch.Tensor:
+    """Per column of ``gmax`` (rows x users), the rows of its ``k`` largest values.
+
+    ``torch.topk`` over every row is the slow part on a CPU, so it runs in two levels:
+    ``amax`` over consecutive spans of ``span`` rows, ``topk`` over those span maxima, and
+    ``topk`` over the ``k * span`` rows of the chosen spans. The ``k`` largest values lie
+    in the ``k`` spans with the largest maxima (the argument of the module docstring).
+    ``gmax.shape[0]`` must be a multiple of ``span``. Returns int64 of shape (users, k).
+    """
+    n_rows, n_users = gmax.shape
+    by_user = gmax.T
+    if span <= 1 or n_rows // span < k:
+        return by_user.topk(k, dim=1, sorted=False).indices
+    spans = gmax.view(n_rows // span, span, n_users).amax(dim=1).T
+    _, top_spans = spans.topk(k, dim=1, sorted=False)
+    rows = (top_spans.unsqueeze(-1) * span + torch.arange(span, device=gmax.device)).flatten(1)
+    _, pos = by_user.gather(1, rows).topk(k, dim=1, sorted=False)
+    return rows.gather(1, pos)
+
+
 def dot_topk(
     user_vecs: torch.Tensor,
     item_vecs: torch.Tensor,
@@ -130,8 +152,14 @@ def dot_topk(
     item_block: int = 4096,
     groups: int = 16,
     excluded: ExcludedPairs | None = None,
+    span: int = 32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-k of ``user_vecs @ item_vecs.T`` by group maxima (see the module docstring).
+
+    Each tile is computed item-major, ``item_vecs[tile] @ user_vecs.T`` (items x users),
+    into one reused buffer: on the CPU we measured (2-core AMD EPYC, MKL) that product ran
+    5-30% faster than the
+    user-major one, and a group's maximum is an elementwise ``amax`` of its rows.
 
     Parameters
     ----------
@@ -142,10 +170,12 @@ def dot_topk(
     k : int
         Must satisfy ``1 <= k <= n_items``.
     item_block : int
-        Columns per tile; rounded down to a multiple of ``groups``.
+        Items per tile; rounded down to a multiple of ``groups``.
     groups : int
-        Interleaved slices per tile: the candidates re-scored number ``k * groups``.
+        Consecutive items per group: the candidates re-scored number ``k * groups``.
     excluded : ExcludedPairs, optional
+    span : int
+        Group maxima per span in the two-level selection of :func:`_top_group_rows`.
 
     Returns
     -------
@@ -163,28 +193,29 @@ def dot_topk(
     excluded = excluded or ExcludedPairs.empty()
     groups = max(1, min(groups, n_items // max(k, 1)))
     width = max(groups, (item_block // groups) * groups)
-    gw = width // groups
-    n_tiles = -(-n_items // width)
+    n_groups = -(-n_items // groups)  # group c holds items c * groups .. c * groups + groups - 1
+    span = max(1, min(span, n_groups // max(k, 1)))
     dev, dtype = user_vecs.device, user_vecs.dtype
-    # one contiguous (n_users, gw) slab of group maxima per tile
-    gmax = torch.empty((n_tiles, n_users, gw), dtype=dtype, device=dev)
-    for t in range(n_tiles):
-        start = t * width
+    users_t = user_vecs.T
+    buf = torch.empty((width, n_users), dtype=dtype, device=dev)
+    # group maxima, item-major; rows past the last group are -inf padding up to a
+    # multiple of ``span``
+    gmax = torch.empty((-(-n_groups // span) * span, n_users), dtype=dtype, device=dev)
+    gmax[n_groups:] = float("-inf")
+    for start in range(0, n_items, width):
         stop = min(start + width, n_items)
-        tile = _mask_tile(user_vecs @ item_vecs[start:stop].T, excluded, start, stop, owned=True)
-        if stop - start < width:  # the last, partial tile: pad with -inf to a full tile
-            padded = torch.full((n_users, width), float("-inf"), dtype=dtype, device=dev)
-            padded[:, : stop - start] = tile
-            tile = padded
-        gmax[t] = tile.view(n_users, groups, gw).amax(dim=1)  # (amax's out= path is slower)
-    flat = gmax.permute(1, 0, 2).reshape(n_users, n_tiles * gw)
-    # group g of tile t holds items t*width + c + m*gw, m = 0..groups-1 (c = g - t*gw)
-    _, top_groups = flat.topk(min(k, flat.shape[1]), dim=1)
-    tile_of = torch.div(top_groups, gw, rounding_mode="floor")
-    col = top_groups - tile_of * gw
-    offsets = torch.arange(groups, device=user_vecs.device) * gw
-    cand = (tile_of * width + col).unsqueeze(-1) + offsets  # (n_users, k, groups)
-    cand = cand.reshape(n_users, -1)
+        n_rows = -(-(stop - start) // groups) * groups
+        if stop - start < n_rows:  # the last group is partial: pad it with -inf
+            buf[stop - start : n_rows] = float("-inf")
+        torch.mm(item_vecs[start:stop], users_t, out=buf[: stop - start])
+        rows, cols = excluded.in_range(start, stop)
+        if len(rows):
+            buf[torch.from_numpy(cols).to(dev), torch.from_numpy(rows).to(dev)] = float("-inf")
+        g0 = start // groups
+        tile = buf[:n_rows].view(n_rows // groups, groups, n_users)
+        torch.amax(tile, dim=1, out=gmax[g0 : g0 + n_rows // groups])
+    top = _top_group_rows(gmax, min(k, gmax.shape[0]), span)  # (n_users, k)
+    cand = (top.unsqueeze(-1) * groups + torch.arange(groups, device=dev)).flatten(1)
     valid = cand < n_items
     cand = torch.where(valid, cand, torch.zeros_like(cand))
     scores = torch.bmm(item_vecs[cand], user_vecs.unsqueeze(-1)).squeeze(-1)
