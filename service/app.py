@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             if writer is not None:
                 await asyncio.to_thread(writer.close)  # stores what is queued
+            app.state.counterfactual_cache.close()
             engines.dispose()
 
     production = settings.environment == "production"

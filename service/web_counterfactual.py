@@ -18,20 +18,24 @@ evaluation a minute (the page names the version it was computed at).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.export import export_log
 from service.models import Experiment, PolicyState, utcnow
-from service.store.common import as_utc
+from service.store.common import as_utc, load
 from simulations.ope import IPS, SNIPS, bootstrap_interval, evaluation_input
 from simulations.ope import policies as ope_policies
 from simulations.service_log import load_service_log
+
+log = logging.getLogger("bandit_fusion.service")
 
 #: Newest settled decisions evaluated (bounds the cost of the panel).
 CAP = 5_000
@@ -88,7 +92,14 @@ def counterfactual(session: Session, exp: Experiment, state: PolicyState) -> Cou
     """Evaluate the fixed policies on the newest :data:`CAP` settled decisions (uncached)."""
     version = int(state.version)
     if exp.mode == "fuse":
-        return Counterfactual([], 0, version, False, "Fused lists are not evaluated here yet.")
+        return Counterfactual(
+            [],
+            0,
+            version,
+            False,
+            "Fused lists are not evaluated by this panel: it reads the export, which holds"
+            " allocate experiments only.",
+        )
     if exp.reward_window_s is None:
         before = utcnow()
     elif state.settled_until is None:
@@ -139,17 +150,36 @@ class CounterfactualCache:
     """Answers of :func:`counterfactual` per experiment (the last ``size`` experiments).
 
     A cached answer is reused while the policy version is unchanged, or while it is younger
-    than ``fresh_s`` seconds. Thread-safe (pages render in a thread pool); two requests may
-    compute the same answer at once, the last one is kept.
+    than ``fresh_s`` seconds. With a session ``factory`` a missing or outdated answer is
+    computed in a background thread (one evaluation at a time, at most one queued per
+    experiment) while the page shows the answer it has, or none yet: an evaluation takes
+    about a second, too long for the page's render. Without one it is computed in the
+    request. Thread-safe (pages render in a thread pool).
     """
 
-    def __init__(self, size: int = 32, fresh_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session] | None = None,
+        size: int = 32,
+        fresh_s: float = 60.0,
+    ) -> None:
         self.size = size
         self.fresh_s = fresh_s
+        self._factory = factory
         self._items: OrderedDict[int, tuple[float, Counterfactual]] = OrderedDict()
+        self._running: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
+        self._pool = (
+            None
+            if factory is None
+            else ThreadPoolExecutor(1, thread_name_prefix="bandit-fusion-counterfactual")
+        )
 
-    def get(self, session: Session, exp: Experiment, state: PolicyState) -> Counterfactual:
+    def get(self, session: Session, exp: Experiment, state: PolicyState) -> Counterfactual | None:
+        """The experiment's answer: the cached one when current; else, with a factory, the
+        cached one however old (None before the first) while a new one is computed."""
+        if exp.mode == "fuse":  # nothing to evaluate: the answer is a note
+            return counterfactual(session, exp, state)
         now = time.monotonic()
         with self._lock:
             hit = self._items.get(exp.id)
@@ -158,10 +188,44 @@ class CounterfactualCache:
             ):
                 self._items.move_to_end(exp.id)
                 return hit[1]
+            if self._pool is not None:
+                if exp.id not in self._running:
+                    self._running[exp.id] = self._pool.submit(self._refresh, exp.id, exp.key)
+                return None if hit is None else hit[1]
         value = counterfactual(session, exp, state)
+        self._keep(exp.id, now, value)
+        return value
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the evaluations queued now are done (tests, benchmarks)."""
         with self._lock:
-            self._items[exp.id] = (now, value)
-            self._items.move_to_end(exp.id)
+            running = list(self._running.values())
+        for future in running:
+            future.result(timeout)
+
+    def close(self) -> None:
+        """Stop the background thread (queued evaluations are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _refresh(self, exp_id: int, key: str) -> None:
+        assert self._factory is not None
+        try:
+            started = time.monotonic()
+            with self._factory() as session:
+                exp, state = load(session, key)
+                value = counterfactual(session, exp, state)
+                session.rollback()
+            self._keep(exp_id, started, value)
+        except Exception:
+            log.exception("counterfactual panel of experiment %r failed", key)
+        finally:
+            with self._lock:
+                self._running.pop(exp_id, None)
+
+    def _keep(self, exp_id: int, at: float, value: Counterfactual) -> None:
+        with self._lock:
+            self._items[exp_id] = (at, value)
+            self._items.move_to_end(exp_id)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-        return value

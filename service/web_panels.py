@@ -212,7 +212,7 @@ class Panels:
 
     decision: DecisionPanel
     slots: SlotPanel | None  # fuse experiments only
-    counterfactual: Counterfactual
+    counterfactual: Counterfactual | None  # None: the first evaluation is under way
 
 
 def experiment_panels(

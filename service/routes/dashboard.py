@@ -67,7 +67,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     secret = settings.dashboard_secret
     raw = secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
     app.state.session_signer = SessionSigner(raw, settings.dashboard_session_s)
-    app.state.counterfactual_cache = CounterfactualCache()  # panels (service.web_panels)
+    # panels (service.web_panels); evaluated off the page's path, on read-only sessions
+    app.state.counterfactual_cache = CounterfactualCache(app.state.read_sessionmaker)
     app.include_router(router)
     from service.routes import reports  # imports this module: installed after it
 

@@ -183,6 +183,13 @@ def _number(page: Any, selector: str, attribute: str) -> float:
 
 def _check_panels(page: Any, stats: dict[str, Any]) -> None:
     """Decision and counterfactual panels: drawn, and equal to ``/stats``."""
+    # the first view queues the counterfactual evaluation off the page's path: reload
+    for _ in range(60):
+        if page.locator("#counterfactual-pending").count() == 0:
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    assert page.locator("#counterfactual-pending").count() == 0
     arms = stats["arms"]
     champion = max(arms, key=lambda a: a["prob_best"])["arm"]
     assert page.locator("#value-remaining").get_attribute("data-champion") == champion

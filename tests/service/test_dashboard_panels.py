@@ -55,10 +55,18 @@ def test_decision_panel_equals_the_stats(api, session_factory):
 def test_empty_experiment_renders_every_panel(api):
     api.experiment(key="empty", reward_window_s=60)
     login(api.client, api.keys["read"])
-    r = api.client.get("/dashboard/experiments/empty")
-    assert r.status_code == 200
-    assert "No observation yet." in r.text and "No settled decision yet." in r.text
-    assert 'id="slots"' not in r.text  # allocate experiment: no slots panel
+    assert api.client.get("/dashboard/experiments/empty").status_code == 200
+    text = evaluated_page(api, "/dashboard/experiments/empty")
+    assert "No observation yet." in text and "No settled decision yet." in text
+    assert 'id="slots"' not in text  # allocate experiment: no slots panel
+
+
+def evaluated_page(api: Any, url: str) -> str:
+    """``url`` once the counterfactual evaluation its first view queued is done."""
+    first = api.client.get(url).text
+    api.client.app.state.counterfactual_cache.wait(60)  # type: ignore[attr-defined]
+    assert 'id="counterfactual"' in first
+    return str(api.client.get(url).text)
 
 
 def _snips(probs: np.ndarray, arms: np.ndarray, rewards: np.ndarray, pi: np.ndarray) -> float:
@@ -82,7 +90,7 @@ def test_counterfactual_equals_a_direct_computation(api, session_factory, monkey
         web_counterfactual, "counterfactual", lambda *a: calls.append(1) or real(*a)
     )
     login(api.client, api.keys["read"])
-    page = api.client.get("/dashboard/experiments/cf").text
+    page = evaluated_page(api, "/dashboard/experiments/cf")
     cache = api.client.app.state.counterfactual_cache  # type: ignore[attr-defined]
     arm_names = ["a", "b", "c"]
     probs = np.array([[d["probabilities"][a] for a in arm_names] for d in decisions])
@@ -116,8 +124,8 @@ def test_counterfactual_equals_a_direct_computation(api, session_factory, monkey
     )
     assert "the 80 decisions" in api.client.get("/dashboard/experiments/cf").text
     assert len(calls) == 1
-    cache.fresh_s = 0.0
-    assert "the 81 decisions" in api.client.get("/dashboard/experiments/cf").text
+    cache.fresh_s = 0.0  # outdated now: the page keeps the old answer while it is redone
+    assert "the 81 decisions" in evaluated_page(api, "/dashboard/experiments/cf")
     assert len(calls) == 2
 
 
@@ -127,7 +135,7 @@ def test_counterfactual_is_capped_to_the_newest_settled_decisions(
     monkeypatch.setattr(web_counterfactual, "CAP", 25)
     drive(api, session_factory, n=60)  # window 60 s, settled by drive()
     login(api.client, api.keys["read"])
-    page = api.client.get("/dashboard/experiments/exp").text
+    page = evaluated_page(api, "/dashboard/experiments/exp")
     assert "the 25 newest decisions" in page
     # only decisions made before the settled watermark count: move it back to the 50th one
     monkeypatch.setattr(web_counterfactual, "CAP", 1000)
@@ -175,7 +183,7 @@ def test_slots_panel_of_a_fused_experiment(sapi):
     assert r.status_code == 200, r.text
     login(sapi.client, sapi.keys["read"])
     page = sapi.client.get("/dashboard/experiments/exp").text
-    assert "Fused lists are not evaluated here yet." in page
+    assert "Fused lists are not evaluated by this panel" in page
     stats = {a["arm"]: a for a in sapi.get("/v1/experiments/exp/stats").json()["arms"]}
     by_pos = dict(re.findall(r'<tr data-position="(\d+)">(.*?)</tr>', page, re.S))
     assert sorted(int(p) for p in by_pos) == list(range(N_ITEMS_SHOWN))
@@ -228,5 +236,5 @@ def test_an_arm_never_served_has_no_estimate(api, session_factory):
     assert sum(r.best_arm for r in singles) == 1
     assert all(r.snips is not None for r in cf.rows if r.kind != "arm")
     login(api.client, api.keys["read"])
-    page = api.client.get("/dashboard/experiments/tiny").text
+    page = evaluated_page(api, "/dashboard/experiments/tiny")
     assert "never served in these decisions" in page and "nan" not in page.lower()
