@@ -135,16 +135,21 @@ async def cell(
         "p99_ms": round(float(np.percentile(ms, 99)), 2) if ms.size else None,
         # decisions per batch: n requests over the batches they formed (sum of 1/size)
         "mean_batch": round(len(sizes) / sum(1 / s for s in sizes), 2) if sizes else None,
+        # decisions whose lists were (partly) scored live, not all from the candidate cache
+        "scored_live": round(len(sizes) / max(int(ok.sum()), 1), 3),
     }
 
 
 def scoring_only(models: Path, device: str | None, users: np.ndarray) -> list[dict[str, Any]]:
     """In-process, no HTTP or database: CPU and wall time per decision of the scoring part of
     a ``fuse`` decision (the four lists, ``k = 10``) when decisions are scored in batches of
-    1, 8, 32 (what micro-batching buys); torch with one thread, as the service runs it."""
+    1, 8, 32 (what micro-batching buys), and when answered from the candidate cache (row
+    ``batch: "cache"``, with the time and memory to build it); torch with one thread, as the
+    service runs it."""
     import torch
 
-    from service.batching import RankJob, score_jobs
+    from service.batching import DirectRanker, RankJob, score_jobs
+    from service.candidate_cache import with_caches
     from service.recommenders import ItemRequest, load_models, warm_up
 
     torch.set_num_threads(1)
@@ -168,6 +173,23 @@ def scoring_only(models: Path, device: str | None, users: np.ndarray) -> list[di
                 "wall_ms_per_decision": round((time.perf_counter() - t0) * 1000 / len(units), 3),
             }
         )
+    t0 = time.perf_counter()
+    cached = with_caches(recs, Settings.model_fields["candidate_cache_depth"].default, 10**9)
+    build_s = time.perf_counter() - t0
+    jobs = [[RankJob(r, u, req) for r in cached.values()] for u in units]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for group in jobs:
+        DirectRanker().rank(group)
+    out.append(
+        {
+            "batch": "cache",
+            "device": str(next(iter(recs.values())).arm.device_),
+            "cpu_ms_per_decision": round((time.process_time() - cpu0) * 1000 / len(units), 3),
+            "wall_ms_per_decision": round((time.perf_counter() - t0) * 1000 / len(units), 3),
+            "build_s": round(build_s, 2),
+            "cache_mb": round(sum(r.cache.nbytes for r in cached.values() if r.cache) / 2**20, 2),
+        }
+    )
     return out
 
 
@@ -225,6 +247,7 @@ def run_server(
         "auth_cache_ttl_s": 10,
         "models_dir": models,
         "decision_batching": batching,
+        "candidate_cache_depth": args.candidate_cache_depth,
     }
     if args.device:
         overrides["models_device"] = args.device
@@ -283,16 +306,17 @@ def table(cells: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
     print()
     print(
         "| backend | batching | req/s | kind | load avg | p50 ms | p99 ms | CPU ms/decision "
-        "| mean batch | errors | CPU / names | p99 / names |"
+        "| mean batch | scored live | errors | CPU / names | p99 / names |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratio = {(r["backend"], r["batching"], r["rate"], r["kind"]): r for r in rows}
     for c in cells:
         r = ratio.get((c["backend"], c["batching"], c["rate"], c["kind"]), {})
         print(
             f"| {c['backend']} | {'on' if c['batching'] else 'off'} | {c['rate']:g} | {c['kind']} "
             f"| {c['load_average_before']} | {c['p50_ms']} | {c['p99_ms']} "
-            f"| {c['cpu_ms_per_decision']} | {c['mean_batch'] or '-'} | {c['errors']} "
+            f"| {c['cpu_ms_per_decision']} | {c['mean_batch'] or '-'} | {c['scored_live']} "
+            f"| {c['errors']} "
             f"| {r.get('cpu_ratio', '-')} | {r.get('p99_ratio', '-')} |"
         )
 
@@ -307,6 +331,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default=None, help="models_device of the server (default: auto)")
     ap.add_argument("--short", action="store_true", help="3 s per cell")
+    ap.add_argument(
+        "--candidate-cache-depth",
+        type=int,
+        default=Settings.model_fields["candidate_cache_depth"].default,
+        help="the server's candidate_cache_depth (0: every list scored live)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(
         "--scoring-only", action="store_true", help="only the in-process scoring table (no server)"
@@ -334,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         "workers": args.workers,
         "duration_s": args.duration,
         "k": K,
+        "candidate_cache_depth": args.candidate_cache_depth,
         "load_average_end": os.getloadavg(),
         "scoring_only": scoring,
         "cells": cells,

@@ -75,6 +75,28 @@ def score_jobs(jobs: Sequence[RankJob]) -> list[Ranked | Exception]:
     return [r if r is not None else RuntimeError("job not scored") for r in out]
 
 
+def cached(jobs: Sequence[RankJob]) -> list[Ranked | Exception | None]:
+    """Each job's answer from its recommender's candidate cache, None where it has none
+    (:mod:`service.candidate_cache`)."""
+    return [j.rec.cache.lookup(j.rec, j.unit_id, j.req) if j.rec.cache else None for j in jobs]
+
+
+def _misses(jobs: Sequence[RankJob], hits: Sequence[Ranked | Exception | None]) -> list[RankJob]:
+    """The jobs left to score: none when a cached answer is already an error (the decision
+    fails with it, as it would live)."""
+    if any(isinstance(h, Exception) for h in hits):
+        return []
+    return [j for j, h in zip(jobs, hits, strict=True) if h is None]
+
+
+def _merge(
+    hits: Sequence[Ranked | Exception | None], scored: Sequence[Ranked]
+) -> list[Ranked | Exception]:
+    """The cached answers with the scored ones in the places of the misses, in order."""
+    it = iter(scored)
+    return [next(it) if h is None else h for h in hits if h is not None or scored]
+
+
 def _unwrap(results: Sequence[Ranked | Exception]) -> list[Ranked]:
     """The lists, or the first error (an :class:`Invalid` before any other)."""
     errors = [r for r in results if isinstance(r, Exception)]
@@ -104,8 +126,10 @@ class DirectRanker:
         self.batch_size = 0
 
     def rank(self, jobs: Sequence[RankJob]) -> list[Ranked]:
-        self.batch_size = 1
-        return _unwrap(score_jobs(jobs))
+        hits = cached(jobs)
+        misses = _misses(jobs, hits)
+        self.batch_size = 1 if misses else 0
+        return _unwrap(_merge(hits, _unwrap(score_jobs(misses)) if misses else []))
 
 
 @dataclass
@@ -220,5 +244,11 @@ class BatchedRanker:
         self.batch_size = 0
 
     def rank(self, jobs: Sequence[RankJob]) -> list[Ranked]:
-        lists, self.batch_size = self._batcher.submit(jobs, self._ticket)
-        return lists
+        hits = cached(jobs)
+        misses = _misses(jobs, hits)
+        if not misses:  # all cached: nothing to wait for, and no batch waits for this one
+            if self._ticket is not None:
+                self._batcher.withdraw(self._ticket)
+            return _unwrap(_merge(hits, []))
+        scored, self.batch_size = self._batcher.submit(misses, self._ticket)
+        return _unwrap(_merge(hits, scored))

@@ -1,6 +1,7 @@
 """Reload the models directory while the service runs (admin endpoint and SIGHUP).
 
-The new set is loaded, checked and warmed up beside the old one (both are in memory for a
+The new set is loaded, checked, warmed up and its candidate lists precomputed
+(:mod:`service.candidate_cache`) beside the old one (both are in memory for a
 moment), then swapped in with one assignment of ``app.state.models``. A decision takes the
 set that is current when its route starts and keeps it to the end, so a decision in flight
 during a reload is served entirely by the old set or entirely by the new one, never by a
@@ -27,6 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.candidate_cache import with_caches
 from service.errors import Conflict, Invalid
 from service.models import Experiment
 from service.recommenders import Recommender, load_models, warm_up
@@ -65,7 +67,7 @@ def load_checked(
             f"recommenders missing from {settings.models_dir} ({'; '.join(missing[:10])})"
         )
     warm_up(models)
-    return models
+    return with_caches(models, settings.candidate_cache_depth, settings.candidate_cache_users)
 
 
 async def reload_models(app: FastAPI) -> dict[str, Recommender]:

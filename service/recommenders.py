@@ -25,6 +25,7 @@ from service.errors import Invalid
 
 if TYPE_CHECKING:
     from arms.base import BaseArm
+    from service.candidate_cache import CandidateCache
 
 SPLIT_FILE = "split.json"  # written by `bandit-fusion arms train`
 COLD_START_USER = -1  # never a fitted user id: the arm's cold-start fallback
@@ -40,6 +41,7 @@ class Recommender:
     item_ids: np.ndarray  # sorted catalogue, int64
     trained_at: dt.datetime | None
     path: Path
+    cache: CandidateCache | None = None  # precomputed lists (service.candidate_cache)
 
     @property
     def n_items(self) -> int:
@@ -164,21 +166,35 @@ def rank_rows(
         pool = np.unique(candidates)
         scores = rec.arm.score(users, pool).float().numpy()
         rows = [(pool, row) for row in scores]
-    out: list[Ranked | Invalid] = []
-    for (ids, scores), unit, req in zip(rows, unit_ids, reqs, strict=True):
-        keep = (ids >= 0) & np.isfinite(scores) & ~np.isin(ids, req.exclude)
+    return [
+        take_k(rec, unit, *sort_row(ids, scores), req)
+        for (ids, scores), unit, req in zip(rows, unit_ids, reqs, strict=True)
+    ]
+
+
+def sort_row(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One row of the arm's answer as a list: its real items (id >= 0, finite score) sorted by
+    score, ties by item id."""
+    keep = (ids >= 0) & np.isfinite(scores)
+    ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))
+    return ids[order], scores[order]
+
+
+def take_k(
+    rec: Recommender, unit: str, ids: np.ndarray, scores: np.ndarray, req: ItemRequest
+) -> Ranked | Invalid:
+    """The first ``req.k`` items of a sorted row (:func:`sort_row`) once ``req.exclude`` is
+    dropped, or :class:`Invalid` when fewer are left."""
+    if len(req.exclude):
+        keep = ~np.isin(ids, req.exclude)
         ids, scores = ids[keep], scores[keep]
-        if len(ids) < req.k:
-            out.append(
-                Invalid(
-                    f"recommender {rec.name!r} has only {len(ids)} items left for unit "
-                    f"{unit!r} after exclusions, fewer than k = {req.k}"
-                )
-            )
-            continue
-        order = np.lexsort((ids, -scores))[: req.k]
-        out.append((ids[order].astype(np.int64), scores[order].astype(np.float64)))
-    return out
+    if len(ids) < req.k:
+        return Invalid(
+            f"recommender {rec.name!r} has only {len(ids)} items left for unit "
+            f"{unit!r} after exclusions, fewer than k = {req.k}"
+        )
+    return ids[: req.k].astype(np.int64), scores[: req.k].astype(np.float64)
 
 
 def rank(rec: Recommender, unit_id: str, req: ItemRequest) -> Ranked:

@@ -34,7 +34,11 @@ async def decide(
     _key: WriteKey,
 ) -> Response:
     """Choose an arm for a unit. The decision (with the probability of every arm and the
-    policy version) is committed before the response is sent."""
+    policy version) is committed before the response is sent.
+
+    With items scored live, the header ``X-Batch-Size`` says how many decisions were scored
+    together (micro-batching, setting ``decision_batching``); it is absent when every list
+    came from the candidate cache (setting ``candidate_cache_depth``)."""
     if body.context is not None:
         size = len(json.dumps(body.context, ensure_ascii=False, separators=(",", ":")).encode())
         if size > settings.max_context_bytes:

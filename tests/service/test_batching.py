@@ -181,7 +181,12 @@ def test_batched_decisions_equal_their_replay_alone(db, keys, models_dir, models
     from fastapi.testclient import TestClient
 
     settings = db.model_copy(
-        update={"models_dir": models_dir, "models_device": "cpu", "decision_batch_window_ms": 20}
+        update={
+            "models_dir": models_dir,
+            "models_device": "cpu",
+            "decision_batch_window_ms": 20,
+            "candidate_cache_depth": 0,  # every list scored live (the cache skips the batcher)
+        }
     )
     app = create_app(settings)
     recs = {"a": "mf", "b": "bert", "c": "pop", "d": "knn"}
