@@ -104,7 +104,7 @@ def demo(
         serve=serve,
         json_file=json_file,
     )
-    run_fusion(opts, Console())
+    run_fusion(opts, Console(soft_wrap=True))  # commands stay on one line (copy, paste)
 
 
 def run_fusion(opts: FuseOptions, console: Console) -> None:

@@ -31,7 +31,7 @@ def run_allocation(
     from service.settings import Settings
     from service.store import keys
 
-    console = Console()
+    console = Console(soft_wrap=True)  # commands stay on one line (copy, paste)
     try:
         true_rates = np.array([float(r) for r in rates.split(",")])
     except ValueError:

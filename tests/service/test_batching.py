@@ -197,17 +197,20 @@ def test_batched_decisions_equal_their_replay_alone(db, keys, models_dir, models
                 "/v1/experiments", json=body, headers={"Authorization": f"Bearer {keys['admin']}"}
             )
             assert r.status_code == 201, r.text
-    rng = np.random.default_rng(2)
-    bodies = []
-    for i in range(60):
-        body: dict[str, Any] = {
-            "unit_id": str(rng.integers(N_USERS + 5)),
-            "k": int(rng.integers(2, 9)),
-        }
-        if i % 3 == 0:
-            body["exclude"] = [FIRST_ITEM + int(x) for x in rng.choice(N_ITEMS, 3, replace=False)]
-        bodies.append(("f" if i % 2 else "al", body))
-    answers = asyncio.run(_concurrent_decisions(app, keys["write"], bodies))
+        # inside the app's lifespan: its decision writer (group commit) is open
+        rng = np.random.default_rng(2)
+        bodies = []
+        for i in range(60):
+            body: dict[str, Any] = {
+                "unit_id": str(rng.integers(N_USERS + 5)),
+                "k": int(rng.integers(2, 9)),
+            }
+            if i % 3 == 0:
+                body["exclude"] = [
+                    FIRST_ITEM + int(x) for x in rng.choice(N_ITEMS, 3, replace=False)
+                ]
+            bodies.append(("f" if i % 2 else "al", body))
+        answers = asyncio.run(_concurrent_decisions(app, keys["write"], bodies))
     assert [a.status_code for a in answers] == [201] * len(bodies), answers[0].text
     sizes = [int(a.headers["X-Batch-Size"]) for a in answers]
     assert max(sizes) > 1, sizes  # some were scored together
