@@ -35,6 +35,7 @@ from service.schemas import ServiceHealth
 from service.settings import Settings
 from service.store import learning
 from service.store.decision_groups import DecisionWriter
+from service.store.sealed_counts import SealedCounts
 
 log = logging.getLogger("bandit_fusion.service")
 
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.policy_cache = PolicyCache()
     app.state.background_failures = BackgroundFailures()
+    app.state.sealed_counts = SealedCounts()  # final decision counts of the past, per process
     app.state.key_verifier = KeyVerifier(read_factory, settings.auth_cache_ttl_s)
 
     _add_error_handlers(app)

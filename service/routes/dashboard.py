@@ -27,6 +27,7 @@ from service.store import dashboard as views
 from service.store import experiments as experiment_store
 from service.store import insights
 from service.store.keys import KeyInfo, active_key, verify_api_key
+from service.store.sealed_counts import SealedCounts
 from service.web_charts import chart_data, series_csv
 from service.web_counterfactual import CounterfactualCache
 from service.web_panels import experiment_panels
@@ -219,7 +220,9 @@ def experiments_page(
     if status_filter not in (None, "", *STATUSES):
         raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}")
     with request.app.state.read_sessionmaker() as session:
-        rows = views.experiment_rows(session, status_filter or None, viewer.key.experiments)
+        rows = views.experiment_rows(
+            session, status_filter or None, viewer.key.experiments, sealed=_sealed(request)
+        )
         session.rollback()
     return _page(
         request,
@@ -244,8 +247,8 @@ def experiment_page(key: KeyPath, request: Request) -> Response:
     failures = request.app.state.background_failures
     with request.app.state.read_sessionmaker() as session:
         exp = experiment_store.get_experiment(session, key)
-        stats, health = insights.stats_and_health(session, key, failures.get(key))
-        series = views.time_series(session, key, stats)
+        stats, health = insights.stats_and_health(session, key, failures.get(key), _sealed(request))
+        series = views.time_series(session, key, stats, sealed=_sealed(request))
         panels = experiment_panels(session, key, stats, request.app.state.counterfactual_cache)
         session.rollback()
     chart = chart_data(series)
@@ -276,7 +279,7 @@ def arms_csv_download(key: KeyPath, request: Request) -> Response:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in at /dashboard/login first")
     _check_covers(viewer, key)
     with request.app.state.read_sessionmaker() as session:
-        stats = insights.experiment_stats(session, key)
+        stats = insights.experiment_stats(session, key, sealed=_sealed(request))
         session.rollback()
     return Response(
         arms_csv(stats),
@@ -296,8 +299,8 @@ def series_csv_download(key: KeyPath, request: Request) -> Response:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in at /dashboard/login first")
     _check_covers(viewer, key)
     with request.app.state.read_sessionmaker() as session:
-        stats = insights.experiment_stats(session, key)
-        series = views.time_series(session, key, stats)
+        stats = insights.experiment_stats(session, key, sealed=_sealed(request))
+        series = views.time_series(session, key, stats, sealed=_sealed(request))
         session.rollback()
     return Response(
         series_csv(series),
@@ -340,3 +343,9 @@ def _verify(request: Request, raw: str) -> KeyInfo | None:
 def _set_status(request: Request, key: str, action: str) -> None:
     with request.app.state.sessionmaker() as session:
         experiment_store.set_status(session, key, action)
+
+
+def _sealed(request: Request) -> SealedCounts:
+    """The process's final decision counts of the past (:mod:`service.store.sealed_counts`)."""
+    sealed: SealedCounts = request.app.state.sealed_counts
+    return sealed

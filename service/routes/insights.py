@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service.deps import FailuresDep, KeyPath, ReadKey, ReadSessionDep
 from service.routes.responses import KEYED, errors
@@ -20,17 +20,21 @@ def read_allocation(key: KeyPath, session: ReadSessionDep, _key: ReadKey) -> All
 
 
 @router.get("/{key}/stats", response_model=StatsOut, responses=ERRORS)
-def read_stats(key: KeyPath, session: ReadSessionDep, _key: ReadKey) -> StatsOut:
+def read_stats(key: KeyPath, request: Request, session: ReadSessionDep, _key: ReadKey) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with a 95% interval,
     probability of being best, expected loss and current weight."""
-    return insights.experiment_stats(session, key)
+    return insights.experiment_stats(session, key, sealed=request.app.state.sealed_counts)
 
 
 @router.get("/{key}/health", response_model=HealthOut, responses=ERRORS)
 def read_health(
-    key: KeyPath, session: ReadSessionDep, failures: FailuresDep, _key: ReadKey
+    key: KeyPath,
+    request: Request,
+    session: ReadSessionDep,
+    failures: FailuresDep,
+    _key: ReadKey,
 ) -> HealthOut:
     """Sample-ratio-mismatch test of the observed traffic against the logged
     probabilities; pending, late, orphan and duplicate reward counts; last policy update;
     the last failure of background work on this experiment, if any."""
-    return insights.health(session, key, failures.get(key))
+    return insights.health(session, key, failures.get(key), sealed=request.app.state.sealed_counts)

@@ -23,6 +23,7 @@ from service.models import ArmSeries, Decision, Experiment, PolicyUpdate
 from service.schemas import StatsOut
 from service.store import insights, series
 from service.store.common import CHUNK, as_utc, load
+from service.store.sealed_counts import SealedCounts
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,11 @@ class ExperimentRow:
 
 
 def experiment_rows(
-    session: Session, status: str | None, only: Sequence[str] | None, limit: int = 200
+    session: Session,
+    status: str | None,
+    only: Sequence[str] | None,
+    limit: int = 200,
+    sealed: SealedCounts | None = None,
 ) -> list[ExperimentRow]:
     """Experiments (newest first) with their traffic and current leader.
 
@@ -59,7 +64,7 @@ def experiment_rows(
     for key in keys:
         exp = session.scalar(select(Experiment).where(Experiment.key == key))
         assert exp is not None
-        st = insights.experiment_stats(session, key)
+        st = insights.experiment_stats(session, key, sealed=sealed)
         leader, prob = leader_of(st)
         rows.append(
             ExperimentRow(
@@ -118,7 +123,11 @@ class TimeSeries:
 
 
 def time_series(
-    session: Session, key: str, current: StatsOut, max_points: int = MAX_POINTS
+    session: Session,
+    key: str,
+    current: StatsOut,
+    max_points: int = MAX_POINTS,
+    sealed: SealedCounts | None = None,
 ) -> TimeSeries:
     """The time series of experiment ``key``, read from ``arm_series`` and ``policy_updates``.
 
@@ -143,7 +152,7 @@ def time_series(
     best = _prob_best(session, exp.id, kept, n)
     best_seqs = [s for s in kept if s in best and s != state.version]
     best_at = _updates(session, exp.id, best_seqs)
-    days, daily = _daily(session, exp.id)
+    days, daily = _daily(session, exp.id, sealed)
     return TimeSeries(
         arms=list(exp.arms),
         times=[updates[s][0] for s in seqs],
@@ -234,11 +243,11 @@ def _prob_best(session: Session, exp_id: int, seqs: list[int], n: int) -> dict[i
     return out
 
 
-def _daily(session: Session, exp_id: int) -> tuple[list[str], list[int]]:
-    """Decisions per UTC day (fallback answers included), the last ``MAX_POINTS`` days.
-
-    One ``count`` per day over ``ix_decisions_experiment_created``: an index range each,
-    cheaper than grouping every row by a day expression (which sorts them).
+def _daily(
+    session: Session, exp_id: int, sealed: SealedCounts | None = None
+) -> tuple[list[str], list[int]]:
+    """Decisions per UTC day (fallback answers included), the last ``MAX_POINTS`` days
+    with decisions (:meth:`SealedCounts.days`: complete days are counted once per process).
     """
     mine = Decision.experiment_id == exp_id  # one aggregate per query: an index probe each
     first = session.scalar(select(func.min(Decision.created_at)).where(mine))
@@ -247,19 +256,6 @@ def _daily(session: Session, exp_id: int) -> tuple[list[str], list[int]]:
         return [], []
     end = as_utc(last).date()
     start = max(as_utc(first).date(), end - dt.timedelta(days=MAX_POINTS - 1))
-    days, counts = [], []
-    day = start
-    while day <= end:
-        lo = dt.datetime.combine(day, dt.time(), dt.UTC)
-        c = session.scalar(
-            select(func.count()).where(
-                Decision.experiment_id == exp_id,
-                Decision.created_at >= lo,
-                Decision.created_at < lo + dt.timedelta(days=1),
-            )
-        )
-        if c:
-            days.append(day.isoformat())
-            counts.append(int(c))
-        day += dt.timedelta(days=1)
-    return days, counts
+    per_day = (sealed or SealedCounts()).days(session, exp_id, start, end)
+    days = [(start + dt.timedelta(days=i)).isoformat() for i, c in enumerate(per_day) if c]
+    return days, [c for c in per_day if c]

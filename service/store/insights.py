@@ -24,8 +24,9 @@ from service.schemas import (
 )
 from service.store.common import CHUNK, as_utc, load
 from service.store.experiments import SCORED_FUSERS
-from service.store.item_stats import item_stats
+from service.store.item_stats import ItemStats, item_stats
 from service.store.learning import OBSERVATION
+from service.store.sealed_counts import SealedCounts
 
 NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of earlier versions)
 # The predicates of the partial indexes ix_rewards_reported and ix_rewards_retried, as
@@ -55,34 +56,34 @@ class DecisionCounts:
     by_version: dict[int, np.ndarray]
 
 
-def decision_counts(session: Session, exp_id: int, n_arms: int) -> DecisionCounts:
+def decision_counts(
+    session: Session, exp_id: int, n_arms: int, sealed: SealedCounts | None = None
+) -> DecisionCounts:
     """One grouped read in the order of ``ix_decisions_experiment_version_arm`` (which holds
-    every column it needs, so the table itself is not read)."""
+    every column it needs, so the table itself is not read); with ``sealed``, of the versions
+    it does not hold final counts of yet (:mod:`.sealed_counts`)."""
+    got = (sealed or SealedCounts()).versions(session, exp_id, n_arms)
     counts = np.zeros(n_arms, dtype=np.int64)
-    by_version: dict[int, np.ndarray] = {}
-    fallback = 0
-    for version, arm, fb, n in session.execute(
-        select(Decision.policy_version, Decision.arm, Decision.fallback, func.count())
-        .where(Decision.experiment_id == exp_id)
-        .group_by(Decision.policy_version, Decision.arm, Decision.fallback)
-    ):
-        if fb:
-            fallback += n
-        else:
-            counts[arm] += n
-            by_version.setdefault(int(version), np.zeros(n_arms, dtype=np.int64))[arm] += n
-    return DecisionCounts(counts, fallback, by_version)
+    for c in got.by_version.values():
+        counts += c
+    return DecisionCounts(counts, got.fallback, got.by_version)
 
 
-def experiment_stats(session: Session, key: str, made: DecisionCounts | None = None) -> StatsOut:
+def experiment_stats(
+    session: Session,
+    key: str,
+    made: DecisionCounts | None = None,
+    sealed: SealedCounts | None = None,
+) -> StatsOut:
     """Per arm: decisions, clicks, conversions, mean reward with its 95% interval,
     probability of being best, expected loss, current weight and item counts; per
     position: the click rate (:mod:`.item_stats`).
 
-    ``made``: the experiment's :func:`decision_counts` when the caller already has them."""
+    ``made``: the experiment's :func:`decision_counts` when the caller already has them;
+    ``sealed``: the process's final counts of the past (:mod:`.sealed_counts`)."""
     exp, state = load(session, key)
     n = len(exp.arms)
-    counts = (made or decision_counts(session, exp.id, n)).per_arm
+    counts = (made or decision_counts(session, exp.id, n, sealed)).per_arm
     rows = {
         s.arm: s for s in session.scalars(select(ArmStat).where(ArmStat.experiment_id == exp.id))
     }
@@ -93,7 +94,7 @@ def experiment_stats(session: Session, key: str, made: DecisionCounts | None = N
     sums = np.array([s.reward_sum for s in per_arm], dtype=float)
     sq = np.array([s.reward_sq_sum for s in per_arm], dtype=float)
     summary = stats.arm_summary(obs, sums, sq, scale)
-    items = item_stats(session, exp.id, n)
+    items = item_stats(session, exp.id, n) if exp.recommenders else ItemStats.empty(n)
     share = items.slot_share
     return StatsOut(
         experiment=key,
@@ -184,13 +185,17 @@ def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:
 
 
 def health(
-    session: Session, key: str, failure: Failure | None = None, made: DecisionCounts | None = None
+    session: Session,
+    key: str,
+    failure: Failure | None = None,
+    made: DecisionCounts | None = None,
+    sealed: SealedCounts | None = None,
 ) -> HealthOut:
     """Sample-ratio test, pending / late / orphan / duplicate / ignored reward counts and
     the last policy update of an experiment; ``failure``: its last background failure;
     ``made``: as for :func:`experiment_stats`."""
     exp, state = load(session, key)
-    made = made or decision_counts(session, exp.id, len(exp.arms))
+    made = made or decision_counts(session, exp.id, len(exp.arms), sealed)
     srm = _srm(session, exp, made)
     decisions, fallback = int(made.per_arm.sum()), made.fallback
     counts = dict(
@@ -235,10 +240,10 @@ def health(
 
 
 def stats_and_health(
-    session: Session, key: str, failure: Failure | None = None
+    session: Session, key: str, failure: Failure | None = None, sealed: SealedCounts | None = None
 ) -> tuple[StatsOut, HealthOut]:
     """:func:`experiment_stats` and :func:`health` from one read of the decision counts
     (the costly part of both on a large log), as the dashboard's experiment page needs."""
     exp, _ = load(session, key)
-    made = decision_counts(session, exp.id, len(exp.arms))
+    made = decision_counts(session, exp.id, len(exp.arms), sealed)
     return experiment_stats(session, key, made), health(session, key, failure, made)

@@ -55,6 +55,18 @@ class ItemStats:
     position_shown: np.ndarray  # decisions that showed an item at each position
     position_clicked: np.ndarray  # decisions with a credited click at each position
 
+    @classmethod
+    def empty(cls, n_arms: int) -> ItemStats:
+        """No item shown (an experiment whose arms have no recommender never shows one)."""
+        zero = np.zeros(0, dtype=np.int64)
+        return cls(
+            np.zeros(n_arms, dtype=np.int64),
+            np.zeros(n_arms, dtype=np.int64),
+            np.zeros(n_arms, dtype=np.int64),
+            zero,
+            zero.copy(),
+        )
+
     @property
     def slot_share(self) -> np.ndarray:
         total = self.shown.sum()

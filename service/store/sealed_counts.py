@@ -1,0 +1,146 @@
+"""Decision counts of the past, kept per process so that a page does not recount them.
+
+The dashboard and ``/stats`` need every decision counted per policy version and arm (and per
+day). Read from ``decisions`` each time, that is a scan of the experiment's whole index:
+about a second for a million decisions. But the counts of the past do not change:
+
+* a decision carries the policy version it read, and it is stored within its request, so
+  once update ``v + 1`` is older than :data:`SEAL_S` no decision of version ``v`` or below
+  can still arrive;
+* a decision's ``created_at`` is taken within its request too, so a UTC day that ended more
+  than :data:`SEAL_S` ago is complete.
+
+:class:`SealedCounts` keeps those final counts per experiment and reads from the database
+only the versions and days after them: an index range of the recent decisions. Nothing
+deletes decisions, so a kept count is never stale. Each worker process has its own copy
+(``app.state.sealed_counts``); the first read of an experiment in a process is a full one.
+
+The request bound behind :data:`SEAL_S` (five minutes) is far above the service's own waits
+(database locks and pool timeouts are seconds), so the counts are exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.models import Decision, PolicyUpdate, utcnow
+
+SEAL_S = 300.0
+
+
+@dataclass
+class _Kept:
+    """One experiment's final counts."""
+
+    below: int = 0  # versions < below are counted in ``by_version`` and ``fallback``
+    by_version: dict[int, np.ndarray] = field(default_factory=dict)  # non-fallback, per arm
+    fallback: int = 0
+    days_before: dt.date | None = None  # days < days_before are counted in ``days``
+    days: dict[dt.date, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionCounts:
+    """Decisions per policy version and arm (fallback answers apart)."""
+
+    by_version: dict[int, np.ndarray]
+    fallback: int
+
+
+class SealedCounts:
+    """Per experiment, the decision counts of sealed versions and days (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, _Kept] = {}
+        self._lock = threading.Lock()
+
+    def versions(self, session: Session, exp_id: int, n_arms: int) -> VersionCounts:
+        """Every decision counted per version and arm; only unsealed versions are read."""
+        with self._lock:
+            kept = self._kept.setdefault(exp_id, _Kept())
+            below = kept.below
+            by_version = {v: _padded(c, n_arms) for v, c in kept.by_version.items()}
+            fallback = kept.fallback
+        seal = _sealed_below(session, exp_id)
+        fresh: dict[int, np.ndarray] = {}
+        fresh_fallback = 0
+        late_fallback = 0
+        for version, arm, fb, n in session.execute(
+            select(Decision.policy_version, Decision.arm, Decision.fallback, func.count())
+            .where(Decision.experiment_id == exp_id, Decision.policy_version >= below)
+            .group_by(Decision.policy_version, Decision.arm, Decision.fallback)
+        ):
+            v = int(version)
+            if fb:
+                if v < seal:
+                    fresh_fallback += n
+                else:
+                    late_fallback += n
+                continue
+            fresh.setdefault(v, np.zeros(n_arms, dtype=np.int64))[arm] += n
+        with self._lock:
+            if kept.below == below and seal > below:  # no other thread sealed meanwhile
+                kept.by_version.update({v: c.copy() for v, c in fresh.items() if v < seal})
+                kept.fallback += fresh_fallback
+                kept.below = seal
+        by_version.update(fresh)
+        return VersionCounts(by_version, fallback + fresh_fallback + late_fallback)
+
+    def days(self, session: Session, exp_id: int, first: dt.date, last: dt.date) -> list[int]:
+        """Decisions on each UTC day from ``first`` to ``last``; only unsealed days are read
+        (one ``count`` per day over ``ix_decisions_experiment_created``: an index range)."""
+        sealed_to = (utcnow() - dt.timedelta(seconds=SEAL_S)).date()  # days before: complete
+        with self._lock:
+            kept = self._kept.setdefault(exp_id, _Kept())
+            known = dict(kept.days)
+            known_before = kept.days_before
+        out, new = [], {}
+        day = first
+        while day <= last:
+            if known_before is not None and day < known_before:
+                out.append(known.get(day, 0))
+            else:
+                lo = dt.datetime.combine(day, dt.time(), dt.UTC)
+                c = int(
+                    session.scalar(
+                        select(func.count()).where(
+                            Decision.experiment_id == exp_id,
+                            Decision.created_at >= lo,
+                            Decision.created_at < lo + dt.timedelta(days=1),
+                        )
+                    )
+                    or 0
+                )
+                out.append(c)
+                if day < sealed_to:
+                    new[day] = c
+            day += dt.timedelta(days=1)
+        with self._lock:
+            if new and kept.days_before == known_before:
+                kept.days.update(new)
+                kept.days_before = max(new) + dt.timedelta(days=1)
+        return out
+
+
+def _sealed_below(session: Session, exp_id: int) -> int:
+    """Versions below this one are final: the update after them is older than SEAL_S."""
+    cutoff = utcnow() - dt.timedelta(seconds=SEAL_S)
+    seq = session.scalar(
+        select(func.max(PolicyUpdate.seq)).where(
+            PolicyUpdate.experiment_id == exp_id, PolicyUpdate.created_at < cutoff
+        )
+    )
+    return 0 if seq is None else int(seq)
+
+
+def _padded(counts: np.ndarray, n_arms: int) -> np.ndarray:
+    """A copy over ``n_arms`` arms (arms added since were not counted: 0)."""
+    out = np.zeros(n_arms, dtype=np.int64)
+    out[: len(counts)] = counts
+    return out
