@@ -26,6 +26,8 @@ function drawCharts(data) {
   };
   var column = function (rows, j) { return rows.map(function (r) { return r[j]; }); };
   var colour = function (j) { return PALETTE[j % PALETTE.length]; };
+  // markers too while there are few points: a single point of a line is not drawn
+  var lines = function (xs) { return xs.length < 30 ? "lines+markers" : "lines"; };
   var rate = [];
   data.arms.forEach(function (arm, j) {
     rate.push({ x: data.times, y: column(data.high, j), mode: "lines", type: "scatter",
@@ -33,14 +35,15 @@ function drawCharts(data) {
     rate.push({ x: data.times, y: column(data.low, j), mode: "lines", type: "scatter",
                 line: { width: 0 }, fill: "tonexty", fillcolor: band(colour(j)),
                 legendgroup: arm, showlegend: false, hoverinfo: "skip" });
-    rate.push({ x: data.times, y: column(data.mean, j), name: arm, mode: "lines",
+    rate.push({ x: data.times, y: column(data.mean, j), name: arm, mode: lines(data.times),
                 type: "scatter", legendgroup: arm, line: { color: colour(j) } });
   });
   Plotly.newPlot("chart-rate", rate,
                  layout("Cumulative mean reward per arm (band: 95% interval)", "mean reward"),
                  config);
   var best = data.arms.map(function (arm, j) {
-    return { x: data.best_times, y: column(data.prob_best, j), name: arm, mode: "lines",
+    return { x: data.best_times, y: column(data.prob_best, j), name: arm,
+             mode: lines(data.best_times),
              type: "scatter", line: { color: colour(j) } };
   });
   Plotly.newPlot("chart-best", best,
