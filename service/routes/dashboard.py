@@ -274,39 +274,39 @@ def experiment_page(key: KeyPath, request: Request) -> Response:
 @router.get("/experiments/{key}/arms.csv")
 def arms_csv_download(key: KeyPath, request: Request) -> Response:
     """The per-arm table (same numbers as ``/v1/experiments/{key}/stats``) as CSV."""
-    viewer = _viewer(request)
-    if viewer is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in at /dashboard/login first")
-    _check_covers(viewer, key)
+    _reader_of(request, key)
     with request.app.state.read_sessionmaker() as session:
         stats = insights.experiment_stats(session, key, sealed=_sealed(request))
         session.rollback()
-    return Response(
-        arms_csv(stats),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{key}-arms.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _csv(arms_csv(stats), f"{key}-arms.csv")
 
 
 @router.get("/experiments/{key}/series.csv")
 def series_csv_download(key: KeyPath, request: Request) -> Response:
     """The time series of the charts (one row per drawn policy update and arm) as CSV."""
-    viewer = _viewer(request)
-    if viewer is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in at /dashboard/login first")
-    _check_covers(viewer, key)
+    _reader_of(request, key)
     with request.app.state.read_sessionmaker() as session:
         stats = insights.experiment_stats(session, key, sealed=_sealed(request))
         series = views.time_series(session, key, stats, sealed=_sealed(request))
         session.rollback()
+    return _csv(series_csv(series), f"{key}-series.csv")
+
+
+def _reader_of(request: Request, key: str) -> Viewer:
+    """The session's viewer, who may see experiment ``key`` (401 / 403 otherwise)."""
+    viewer = _viewer(request)
+    if viewer is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in at /dashboard/login first")
+    _check_covers(viewer, key)
+    return viewer
+
+
+def _csv(body: str, filename: str) -> Response:
     return Response(
-        series_csv(series),
+        body,
         media_type="text/csv; charset=utf-8",
         headers={
-            "Content-Disposition": f'attachment; filename="{key}-series.csv"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "no-store",
         },
     )

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from service.app import create_app
 from service.batching import DirectRanker, RankJob
 from service.candidate_cache import build_cache, cached_depths, with_caches
 from service.errors import Invalid
 from service.models import Decision
-from service.recommenders import ItemRequest, Recommender, load_models, rank_rows
+from service.recommenders import ItemRequest, Recommender, rank_rows
 from service.serving import backing, serve_allocate, serve_fuse
-from tests.service.models_fixture import FIRST_ITEM, N_ITEMS, N_USERS, write_models
+from tests.service import test_batching
+from tests.service.models_fixture import FIRST_ITEM, N_ITEMS, N_USERS
 from tests.service.test_batching import _concurrent_decisions, same
 
 NO_ITEMS = np.zeros(0, np.int64)
 
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("models")
-    return write_models(out, tmp_path_factory.mktemp("bert-cache"))
-
-
-@pytest.fixture(scope="module")
-def models(models_dir: Path) -> dict[str, Recommender]:
-    return load_models(models_dir)
+# the same trained arms as the batching tests (module-scoped fixtures)
+models_dir = test_batching.models_dir
+models = test_batching.models
 
 
 def live(rec: Recommender, unit: str, req: ItemRequest) -> Any:
