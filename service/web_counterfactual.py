@@ -169,6 +169,7 @@ class CounterfactualCache:
         self._items: OrderedDict[int, tuple[float, Counterfactual]] = OrderedDict()
         self._running: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
+        self._closed = False
         self._pool = (
             None
             if factory is None
@@ -189,7 +190,7 @@ class CounterfactualCache:
                 self._items.move_to_end(exp.id)
                 return hit[1]
             if self._pool is not None:
-                if exp.id not in self._running:
+                if exp.id not in self._running and not self._closed:
                     self._running[exp.id] = self._pool.submit(self._refresh, exp.id, exp.key)
                 return None if hit is None else hit[1]
         value = counterfactual(session, exp, state)
@@ -205,13 +206,16 @@ class CounterfactualCache:
 
     def close(self) -> None:
         """Stop the background thread (queued evaluations are dropped)."""
+        with self._lock:
+            self._closed = True
+            self._running.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _refresh(self, exp_id: int, key: str) -> None:
         assert self._factory is not None
+        started = time.monotonic()
         try:
-            started = time.monotonic()
             with self._factory() as session:
                 exp, state = load(session, key)
                 value = counterfactual(session, exp, state)
@@ -219,6 +223,9 @@ class CounterfactualCache:
             self._keep(exp_id, started, value)
         except Exception:
             log.exception("counterfactual panel of experiment %r failed", key)
+            # shown until it is outdated (fresh_s), then tried again
+            failed = Counterfactual([], 0, -1, False, "The estimates could not be computed.")
+            self._keep(exp_id, started, failed)
         finally:
             with self._lock:
                 self._running.pop(exp_id, None)

@@ -46,8 +46,9 @@ def load(session: Session, key: str) -> tuple[Experiment, PolicyState]:
 def lock(session: Session, key: str) -> tuple[Experiment, PolicyState]:
     """The experiment ``key`` and its policy state, the state row locked until commit.
 
-    ``populate_existing`` makes the session read the row again after the lock is granted,
-    so the caller sees the previous learner's committed state.
+    ``populate_existing`` makes the session read the rows again after the lock is granted,
+    so the caller sees what the previous holder committed: the policy state, and the
+    experiment row too (its arms change under the same lock, see :mod:`.arms`).
     """
     exp = session.scalar(select(Experiment).where(Experiment.key == key))
     if exp is None:
@@ -59,4 +60,8 @@ def lock(session: Session, key: str) -> tuple[Experiment, PolicyState]:
         .execution_options(populate_existing=True)
     )
     assert state is not None
-    return exp, state
+    fresh = session.scalar(
+        select(Experiment).where(Experiment.id == exp.id).execution_options(populate_existing=True)
+    )
+    assert fresh is not None
+    return fresh, state

@@ -37,7 +37,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
-from service.errors import ServiceError
 from service.models import Decision
 from service.schemas import DecisionCreate, DecisionOut
 from service.store import decisions
@@ -147,8 +146,7 @@ class DecisionWriter:
                 self._store(group)
             except BaseException as err:  # never leave a request waiting
                 for p in group:
-                    if not p.future.done():
-                        p.future.set_exception(err)
+                    _fail(p.future, err)
                 if not isinstance(err, Exception):
                     raise
 
@@ -196,17 +194,17 @@ class DecisionWriter:
                 self.groups += bool(ready)
                 self.rows += len(ready)
             for p in ready:
-                p.future.set_result(p.answer)
+                _resolve(p.future, p.answer)
             return
         for p in ready:  # the group failed: each row alone, so one bad row fails alone
             try:
                 self._insert_alone(p.values or {})
             except Exception as err:
-                p.future.set_exception(err)
+                _fail(p.future, err)
             else:
                 with self._lock:
                     self.rows += 1
-                p.future.set_result(p.answer)
+                _resolve(p.future, p.answer)
 
     def _insert_alone(self, values: dict[str, Any]) -> None:
         with self.engine.connect() as conn:
@@ -225,13 +223,13 @@ class DecisionWriter:
                 decided = decisions.read_group(conn, [p.request for p in asks if p.request])
             except Exception as err:
                 for p in asks:
-                    p.future.set_exception(err)
+                    _fail(p.future, err)
                 decided = []
             for p, item in zip(asks, decided, strict=False):
                 if item is None:
-                    p.future.set_result(None)
-                elif isinstance(item, ServiceError):
-                    p.future.set_exception(item)
+                    _resolve(p.future, None)
+                elif isinstance(item, Exception):  # its own error: the others go on
+                    _fail(p.future, item)
                 else:
                     p.values, p.answer = item
         return [p for p in group if p.values is not None]
@@ -289,3 +287,16 @@ def _execute(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_PG_INSERT_DECISIONS, arrays)
     else:
         conn.execute(insert(_TABLE), rows)  # type: ignore[arg-type]
+
+
+def _resolve(future: Future[Any], answer: Any) -> None:
+    """Answer a request, unless it is gone (its task cancelled, e.g. at shutdown): the
+    others of its group are answered all the same."""
+    if not future.done():
+        future.set_result(answer)
+
+
+def _fail(future: Future[Any], err: BaseException) -> None:
+    """Fail a request with ``err``, unless it is gone (see :func:`_resolve`)."""
+    if not future.done():
+        future.set_exception(err)

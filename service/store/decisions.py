@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service import policies
 from service.batching import Ranker
-from service.errors import Conflict, NotFound, ServiceError
+from service.errors import Conflict, NotFound
 from service.models import Decision, Experiment, PolicyState, utcnow
 from service.recommenders import ItemRequest, Recommender
 from service.schemas import DecisionCreate, DecisionOut, ItemOut
@@ -199,7 +199,7 @@ def _out(
 #: What :func:`read_group` gives for one request: the row to insert and the answer to send
 #: once it is committed; the error to answer; or None: its arms have recommenders, so the
 #: request decides itself (scoring is not done by the group's thread).
-GroupItem = tuple[dict[str, Any], DecisionOut] | ServiceError | None
+GroupItem = tuple[dict[str, Any], DecisionOut] | Exception | None
 
 
 def read_group(conn: Connection, requests: list[tuple[str, DecisionCreate]]) -> list[GroupItem]:
@@ -217,13 +217,12 @@ def read_group(conn: Connection, requests: list[tuple[str, DecisionCreate]]) -> 
             out.append(None)
             continue
         seed = new_seed()
-        try:
+        try:  # one request's error is its own: the rest of the group goes on
             arm, probabilities, fallback = _choose(key, row, seed)
-        except ServiceError as err:
+            values = _values(row.id, body, arm, probabilities, row.version, seed, fallback, None)
+            out.append((values, _out(key, body, row.arms, values, None)))
+        except Exception as err:
             out.append(err)
-            continue
-        values = _values(row.id, body, arm, probabilities, row.version, seed, fallback, None)
-        out.append((values, _out(key, body, row.arms, values, None)))
     return out
 
 

@@ -142,5 +142,6 @@ def _sealed_below(session: Session, exp_id: int) -> int:
 def _padded(counts: np.ndarray, n_arms: int) -> np.ndarray:
     """A copy over ``n_arms`` arms (arms added since were not counted: 0)."""
     out = np.zeros(n_arms, dtype=np.int64)
-    out[: len(counts)] = counts
+    m = min(len(counts), n_arms)  # (a reader of the arms before an add: fewer arms)
+    out[:m] = counts[:m]
     return out
