@@ -95,8 +95,9 @@ def draw_lists(
     picks: _Picks
     walked = None
     if mmr_weight is not None:
+        assert cap is None
         picks = _MMRPicks(cand, s + 1, mmr_weight, idx)
-    elif exhaustible:
+    elif exhaustible or n > TOP_MAX_DRAWS:
         picks = walked = _WalkedPicks(cand, req, draws, idx, cap)
     else:
         picks = _TopPicks(cand, req, idx)
@@ -114,7 +115,7 @@ def draw_lists(
     shown = np.arange(b)
     for j in range(k):
         if not static:
-            live = positive if walked is None else walked.live().reshape(a, n)
+            live = walked.live().reshape(a, n) if walked is not None and exhaustible else positive
             p = _slot_probabilities(w, live, remaining, positive)
             cum = _cumulative(p)
         u = rng.random(n) * cum[-1]
@@ -199,7 +200,7 @@ class _MMRPicks(_Picks):
     def __init__(
         self, cand: Candidates, n_draws: int, mmr_weight: float, idx: np.dtype[Any]
     ) -> None:
-        assert cand.features is not None and cand.categories is None
+        assert cand.features is not None
         self.idx = idx
         self.mmr = DraftMMR(cand.uid, cand.features, n_draws, mmr_weight)
         self.cur = self.mmr.picks().reshape(-1).astype(idx)
@@ -210,8 +211,9 @@ class _MMRPicks(_Picks):
 
 
 class _WalkedPicks(_Picks):
-    """Lists that may run out (shorter than ``k``, or a category cap): each arm walks down
-    its list past placed items and items of full categories."""
+    """Each arm walks down its list past placed items and items of full categories: lists
+    that may run out (shorter than ``k``, or a category cap), and plain lists of many draws
+    (where a walk touches only the few arms whose pick was placed)."""
 
     def __init__(
         self,
@@ -268,9 +270,19 @@ class _WalkedPicks(_Picks):
             moving = moving[still]
 
 
+#: Draws up to which plain lists mark placed items on every arm's whole list (a fixed
+#: number of operations per slot); more draws walk only the arms whose pick was placed.
+TOP_MAX_DRAWS = 1024
+#: Draws up to which one ``np.cumsum`` call beats adding the arms' rows one by one.
+CUMSUM_MAX_DRAWS = 256
+
+
 def _cumulative(p: np.ndarray) -> np.ndarray:
-    """Cumulative sum over the (few) arms of an ``(A, N)`` array (np.cumsum on axis 0 is
-    several times slower here)."""
+    """Cumulative sum over the (few) arms of an ``(A, N)`` array. Both ways add the rows in
+    the same order (the same sums, bit for bit); on many draws np.cumsum on axis 0 is several
+    times slower than a loop over the rows, on few its single call is cheaper."""
+    if p.shape[1] <= CUMSUM_MAX_DRAWS:
+        return np.cumsum(p, axis=0)
     cum = p.copy()
     for i in range(1, p.shape[0]):
         cum[i] += cum[i - 1]
