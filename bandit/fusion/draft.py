@@ -112,6 +112,7 @@ def draw_lists(
     out_src = np.empty((b, k), dtype=np.int64)
     src_prob = np.full((b, k), np.nan)
     item_prob = np.empty((b, k))
+    picked = np.empty((k if static else 0, a * n), dtype=idx)  # slot-mix: picks, weighed after
     shown = np.arange(b)
     for j in range(k):
         if not static:
@@ -126,10 +127,10 @@ def draw_lists(
         out_uid[:, j] = chosen[:b]
         out_src[:, j] = arm[:b]
         if s:
-            hit = cur.reshape(a, n)[:, b:].reshape(a, s, b) == chosen[:b]
-            if static:  # p is the weights in every replay: count hits, then weigh them
-                item_prob[:, j] = (w_shown * hit.sum(axis=1)).sum(axis=0) / s
+            if static:  # p is the weights in every replay: hits are weighed after the loop
+                picked[j] = cur
             else:
+                hit = cur.reshape(a, n)[:, b:].reshape(a, s, b) == chosen[:b]
                 p_rep = p[:, b:].reshape(a, s, b)
                 item_prob[:, j] = (p_rep * hit).sum(axis=(0, 1)) / s
                 if estimate_sources:
@@ -141,6 +142,9 @@ def draw_lists(
         picks.place(chosen, pick)
     if static:  # exact: the source of every slot is drawn from the weights
         src_prob = cand.weights[shown[:, None], out_src]
+        if s:  # each slot's replays whose arms' picks were its shown item, weighed
+            hits = picked.reshape(k, a, n)[:, :, b:].reshape(k, a, s, b) == out_uid.T[:, None, None]
+            item_prob = np.ascontiguousarray(((w_shown * hits.sum(axis=2)).sum(axis=1) / s).T)
 
     items = unique_items[shown[:, None], out_uid]
     credit = (out_src[:, :, None] == np.arange(a)).astype(np.float64)  # one-hot

@@ -21,7 +21,7 @@ from tests.bandit import draft_reference as ref
 def _case(seed: int, mode: str) -> dict:
     """Random shapes, overlaps and weights (zeros included) for one draw_lists call."""
     rng = np.random.default_rng([seed, 7])
-    a = int(rng.integers(1, 6))
+    a = int(rng.integers(1, 10))  # 8 or more arms: numpy sums over arms pairwise
     b = int(rng.choice([1, 1, 2, 5, 33]))
     k = int(rng.integers(1, 11))
     c = k + int(rng.integers(0, 9))
