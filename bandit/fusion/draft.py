@@ -98,7 +98,7 @@ def draw_lists(
         assert cap is None
         picks = _MMRPicks(cand, s + 1, mmr_weight, idx)
     elif exhaustible or n > TOP_MAX_DRAWS:
-        picks = walked = _WalkedPicks(cand, req, draws, idx, cap)
+        picks = walked = _WalkedPicks(cand, req, draws, idx, cap, exhaustible)
     else:
         picks = _TopPicks(cand, req, idx)
     # slot-mix without a cap draws every slot from the weights themselves
@@ -112,7 +112,8 @@ def draw_lists(
     out_src = np.empty((b, k), dtype=np.int64)
     src_prob = np.full((b, k), np.nan)
     item_prob = np.empty((b, k))
-    picked = np.empty((k if static else 0, a * n), dtype=idx)  # slot-mix: picks, weighed after
+    defer = static and n <= TOP_MAX_DRAWS  # few draws: weigh slot-mix's hits after the loop
+    picked = np.empty((k if defer else 0, a * n), dtype=idx)
     shown = np.arange(b)
     for j in range(k):
         if not static:
@@ -127,10 +128,13 @@ def draw_lists(
         out_uid[:, j] = chosen[:b]
         out_src[:, j] = arm[:b]
         if s:
-            if static:  # p is the weights in every replay: hits are weighed after the loop
+            if defer:
                 picked[j] = cur
             else:
                 hit = cur.reshape(a, n)[:, b:].reshape(a, s, b) == chosen[:b]
+            if static and not defer:  # p is the weights in every replay: weigh the hit counts
+                item_prob[:, j] = (w_shown * hit.sum(axis=1)).sum(axis=0) / s
+            elif not static:
                 p_rep = p[:, b:].reshape(a, s, b)
                 item_prob[:, j] = (p_rep * hit).sum(axis=(0, 1)) / s
                 if estimate_sources:
@@ -142,7 +146,7 @@ def draw_lists(
         picks.place(chosen, pick)
     if static:  # exact: the source of every slot is drawn from the weights
         src_prob = cand.weights[shown[:, None], out_src]
-        if s:  # each slot's replays whose arms' picks were its shown item, weighed
+        if s and defer:  # each slot's replays whose arms' picks were its shown item, weighed
             hits = picked.reshape(k, a, n)[:, :, b:].reshape(k, a, s, b) == out_uid.T[:, None, None]
             item_prob = np.ascontiguousarray(((w_shown * hits.sum(axis=2)).sum(axis=1) / s).T)
 
@@ -226,8 +230,10 @@ class _WalkedPicks(_Picks):
         draws: np.ndarray,
         idx: np.dtype[Any],
         cap: int | None,
+        exhaustible: bool,
     ) -> None:
         _, a, d = cand.shape
+        self.exhaustible = exhaustible
         n, u_max = draws.size, cand.n_ids
         self.n, self.d, self.u_max, self.cap = n, d, u_max, cap
         self.uid_flat = cand.uid.reshape(-1).astype(idx)
@@ -263,7 +269,8 @@ class _WalkedPicks(_Picks):
             )
         while moving.size:  # move each blocked arm down its list to its next eligible item
             ptr[moving] += 1
-            moving = moving[ptr[moving] < d]
+            if self.exhaustible:
+                moving = moving[ptr[moving] < d]
             nxt = self.uid_flat[self.arm_base[moving] + ptr[moving]]
             cur[moving] = nxt
             draw = moving % n
