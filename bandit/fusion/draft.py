@@ -26,6 +26,7 @@ the marginal probability of each slot's source arm.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -75,40 +76,31 @@ def draw_lists(
     as every arm has at least ``k`` candidates and no cap applies.
 
     Work arrays are arm-major, ``(A, N)`` with ``N = B * (1 + n_samples)`` draws, so that
-    sums over arms are sums of a few contiguous rows.
+    sums over arms are sums of a few contiguous rows. The loop over slots runs a fixed,
+    small number of numpy operations per slot (it dominates the cost of a single request).
     """
     b, a, d = cand.shape
     unique_items = cand.unique()
-    u_max = cand.n_ids
     s = n_samples
     n = b * (s + 1)
     # int32 indices: the work arrays stay small enough for the cache
-    idx: np.dtype[Any] = np.dtype(np.int32 if n * max(u_max, a * d) < 2**31 - 1 else np.int64)
-    req = np.tile(np.arange(b, dtype=idx), s + 1)  # draw -> request; draws < b shown
+    idx: np.dtype[Any] = np.dtype(np.int32 if n * max(cand.n_ids, a * d) < 2**31 - 1 else np.int64)
     draws = np.arange(n, dtype=idx)
-    uid_flat = cand.uid.reshape(-1).astype(idx)
-    arm_base = ((req * a + np.arange(a, dtype=idx)[:, None]) * d).ravel()  # list starts
+    req = draws % b  # draw -> request; draws < b shown
     w = np.ascontiguousarray(cand.weights.T[:, req])
     positive = w > 0
-    ptr = np.zeros(a * n, dtype=idx)
-    cur = uid_flat[arm_base]  # (a * n,) each arm's best eligible item, as a unique id
-    placed = np.zeros(n * u_max, dtype=bool)
-    draw_u = draws * u_max
     remaining = np.ones((a, n), dtype=bool) if rounds else None
-    cats = cand.categories
-    cap = max_per_category if cats is not None else None
-    if cap is not None:
-        assert cats is not None
-        n_cat = cats.n_categories
-        cat_flat = cats.codes.reshape(-1).astype(idx)
-        req_u = np.tile(req * u_max, a)  # (a * n,) start of each draw's request's codes
-        count = np.zeros(n * n_cat, dtype=idx)
+    cap = max_per_category if cand.categories is not None else None
     exhaustible = cap is not None or d < k
-    mmr = None
+    picks: _Picks
+    walked = None
     if mmr_weight is not None:
-        assert cand.features is not None and cap is None
-        mmr = DraftMMR(cand.uid, cand.features, s + 1, mmr_weight)
-        cur = mmr.picks().reshape(-1).astype(idx)
+        assert cap is None
+        picks = _MMRPicks(cand, s + 1, mmr_weight, idx)
+    elif exhaustible or n > TOP_MAX_DRAWS:
+        picks = walked = _WalkedPicks(cand, req, draws, idx, cap, exhaustible)
+    else:
+        picks = _TopPicks(cand, req, idx)
     # slot-mix without a cap draws every slot from the weights themselves
     static = not exhaustible and not rounds
     if static:
@@ -120,33 +112,29 @@ def draw_lists(
     out_src = np.empty((b, k), dtype=np.int64)
     src_prob = np.full((b, k), np.nan)
     item_prob = np.empty((b, k))
+    defer = static and n <= TOP_MAX_DRAWS  # few draws: weigh slot-mix's hits after the loop
+    picked = np.empty((k if defer else 0, a * n), dtype=idx)
     shown = np.arange(b)
     for j in range(k):
         if not static:
-            live = (ptr < d).reshape(a, n) if exhaustible else positive
-            part = _participants(live, remaining, positive)
-            pw = w * part
-            total = pw.sum(axis=0)
-            zero = total <= 0.0
-            if zero.any():  # only arms of weight 0 can still place an item: draw uniformly
-                fallback = _participants(live, remaining, np.ones_like(positive))
-                if not fallback[:, zero].any(axis=0).all():
-                    raise ValueError("categories: a list ran out of eligible items.")
-                pw[:, zero] = fallback[:, zero]
-                total = pw.sum(axis=0)
-            p = pw / total
+            live = walked.live().reshape(a, n) if walked is not None and exhaustible else positive
+            p = _slot_probabilities(w, live, remaining, positive)
             cum = _cumulative(p)
         u = rng.random(n) * cum[-1]
         arm = (cum <= u).sum(axis=0)
         pick = arm * n + draws
+        cur = picks.cur
         chosen = cur[pick]
         out_uid[:, j] = chosen[:b]
         out_src[:, j] = arm[:b]
         if s:
-            hit = cur.reshape(a, n)[:, b:].reshape(a, s, b) == chosen[:b]
-            if static:  # p is the weights in every replay: count hits, then weigh them
-                item_prob[:, j] = (w_shown * hit.sum(axis=1)).sum(axis=0) / s
+            if defer:
+                picked[j] = cur
             else:
+                hit = cur.reshape(a, n)[:, b:].reshape(a, s, b) == chosen[:b]
+            if static and not defer:  # p is the weights in every replay: weigh the hit counts
+                item_prob[:, j] = (w_shown * hit.sum(axis=1)).sum(axis=0) / s
+            elif not static:
                 p_rep = p[:, b:].reshape(a, s, b)
                 item_prob[:, j] = (p_rep * hit).sum(axis=(0, 1)) / s
                 if estimate_sources:
@@ -155,41 +143,157 @@ def draw_lists(
             break
         if remaining is not None:
             remaining.ravel()[pick] = False
-        placed[draw_u + chosen] = True
-        if mmr is not None:
-            mmr.place(chosen)
-            cur = mmr.picks().reshape(-1).astype(idx)
-            continue
+        picks.place(chosen, pick)
+    if static:  # exact: the source of every slot is drawn from the weights
+        src_prob = cand.weights[shown[:, None], out_src]
+        if s and defer:  # each slot's replays whose arms' picks were its shown item, weighed
+            hits = picked.reshape(k, a, n)[:, :, b:].reshape(k, a, s, b) == out_uid.T[:, None, None]
+            item_prob = np.ascontiguousarray(((w_shown * hits.sum(axis=2)).sum(axis=1) / s).T)
+
+    items = unique_items[shown[:, None], out_uid]
+    credit = (out_src[:, :, None] == np.arange(a)).astype(np.float64)  # one-hot
+    return FusedLists(items, out_src, src_prob, item_prob, credit)
+
+
+def _slot_probabilities(
+    w: np.ndarray, live: np.ndarray, remaining: np.ndarray | None, positive: np.ndarray
+) -> np.ndarray:
+    """Each arm's probability of drawing this slot, ``(A, N)``: the weights of the
+    participants, renormalised (uniform over the live arms when those all weigh 0)."""
+    part = _participants(live, remaining, positive)
+    pw = w * part
+    total = pw.sum(axis=0)
+    zero = total <= 0.0
+    if zero.any():  # only arms of weight 0 can still place an item: draw uniformly
+        fallback = _participants(live, remaining, np.ones_like(positive))
+        if not fallback[:, zero].any(axis=0).all():
+            raise ValueError("categories: a list ran out of eligible items.")
+        pw[:, zero] = fallback[:, zero]
+        total = pw.sum(axis=0)
+    return pw / total
+
+
+class _Picks(ABC):
+    """Each arm's pick in every draw, ``cur`` of shape ``(A * N,)`` (unique ids, arm-major):
+    the item it places if drawn for the next slot."""
+
+    cur: np.ndarray
+
+    @abstractmethod
+    def place(self, chosen: np.ndarray, pick: np.ndarray) -> None:
+        """Record the items ``chosen`` (one per draw, placed by the arms at flat ``pick``)."""
+
+
+class _TopPicks(_Picks):
+    """Plain lists at least ``k`` deep: each arm's pick is its highest-ranked item not placed
+    yet. The placed items are marked on each arm's list, so a pick is a first-unmarked
+    search (no walk of variable length)."""
+
+    def __init__(self, cand: Candidates, req: np.ndarray, idx: np.dtype[Any]) -> None:
+        d = cand.shape[2]
+        self.lists = cand.uid.astype(idx).transpose(1, 0, 2)[:, req]  # (A, N, D)
+        self.flat = self.lists.reshape(-1)
+        self.marked = np.zeros(self.lists.shape, dtype=bool)
+        self.starts = np.arange(0, self.flat.size, d, dtype=np.int64)
+        self.cur = self.flat[self.starts]
+
+    def place(self, chosen: np.ndarray, pick: np.ndarray) -> None:
+        self.marked |= self.lists == chosen[:, None]
+        self.cur = self.flat[self.starts + self.marked.argmin(axis=2).reshape(-1)]
+
+
+class _MMRPicks(_Picks):
+    """Each arm's candidate of best marginal relevance (:class:`DraftMMR`)."""
+
+    def __init__(
+        self, cand: Candidates, n_draws: int, mmr_weight: float, idx: np.dtype[Any]
+    ) -> None:
+        assert cand.features is not None
+        self.idx = idx
+        self.mmr = DraftMMR(cand.uid, cand.features, n_draws, mmr_weight)
+        self.cur = self.mmr.picks().reshape(-1).astype(idx)
+
+    def place(self, chosen: np.ndarray, pick: np.ndarray) -> None:
+        self.mmr.place(chosen)
+        self.cur = self.mmr.picks().reshape(-1).astype(self.idx)
+
+
+class _WalkedPicks(_Picks):
+    """Each arm walks down its list past placed items and items of full categories: lists
+    that may run out (shorter than ``k``, or a category cap), and plain lists of many draws
+    (where a walk touches only the few arms whose pick was placed)."""
+
+    def __init__(
+        self,
+        cand: Candidates,
+        req: np.ndarray,
+        draws: np.ndarray,
+        idx: np.dtype[Any],
+        cap: int | None,
+        exhaustible: bool,
+    ) -> None:
+        _, a, d = cand.shape
+        self.exhaustible = exhaustible
+        n, u_max = draws.size, cand.n_ids
+        self.n, self.d, self.u_max, self.cap = n, d, u_max, cap
+        self.uid_flat = cand.uid.reshape(-1).astype(idx)
+        self.arm_base = ((req * a + np.arange(a, dtype=idx)[:, None]) * d).ravel()  # starts
+        self.ptr = np.zeros(a * n, dtype=idx)
+        self.cur = self.uid_flat[self.arm_base]
+        self.placed = np.zeros(n * u_max, dtype=bool)
+        self.draws = draws
+        self.draw_u = draws * u_max
+        cats = cand.categories
+        if cap is not None:
+            assert cats is not None
+            self.n_cat = cats.n_categories
+            self.cat_flat = cats.codes.reshape(-1).astype(idx)
+            self.req_u = np.tile(req * u_max, a)  # (a * n,) start of each draw's request's codes
+            self.count = np.zeros(n * self.n_cat, dtype=idx)
+
+    def live(self) -> np.ndarray:
+        """Which arms still have an eligible item, ``(A * N,)``."""
+        return self.ptr < self.d
+
+    def place(self, chosen: np.ndarray, pick: np.ndarray) -> None:
+        n, d, u_max, cap = self.n, self.d, self.u_max, self.cap
+        cur, ptr, placed = self.cur, self.ptr, self.placed
+        placed[self.draw_u + chosen] = True
         if cap is None:
-            moving = np.flatnonzero(cur.reshape(a, n) == chosen)
+            moving = np.flatnonzero(cur.reshape(-1, n) == chosen)
         else:
-            count[draws * n_cat + cat_flat[req_u[pick] + chosen]] += 1
+            cat_flat, req_u, count = self.cat_flat, self.req_u, self.count
+            count[self.draws * self.n_cat + cat_flat[req_u[pick] + chosen]] += 1
             moving = np.flatnonzero(
                 _blocked(cur, ptr < d, placed, count, cat_flat[req_u + cur], n, u_max, cap)
             )
         while moving.size:  # move each blocked arm down its list to its next eligible item
             ptr[moving] += 1
-            if exhaustible:
+            if self.exhaustible:
                 moving = moving[ptr[moving] < d]
-            nxt = uid_flat[arm_base[moving] + ptr[moving]]
+            nxt = self.uid_flat[self.arm_base[moving] + ptr[moving]]
             cur[moving] = nxt
             draw = moving % n
             still = placed[draw * u_max + nxt]
             if cap is not None:
-                still |= count[draw * n_cat + cat_flat[req_u[moving] + nxt]] >= cap
+                cat = self.cat_flat[self.req_u[moving] + nxt]
+                still |= self.count[draw * self.n_cat + cat] >= cap
             moving = moving[still]
-    if static:  # exact: the source of every slot is drawn from the weights
-        src_prob = cand.weights[shown[:, None], out_src]
 
-    items = unique_items[shown[:, None], out_uid]
-    credit = np.zeros((b, k, a))
-    np.put_along_axis(credit, out_src[:, :, None], 1.0, axis=2)
-    return FusedLists(items, out_src, src_prob, item_prob, credit)
+
+#: Draws up to which plain lists mark placed items on every arm's whole list (a fixed
+#: number of operations per slot); more draws walk only the arms whose pick was placed.
+TOP_MAX_DRAWS = 1024
+#: Draws up to which one ``np.cumsum`` call beats adding the arms' rows one by one.
+CUMSUM_MAX_DRAWS = 256
 
 
 def _cumulative(p: np.ndarray) -> np.ndarray:
-    """Cumulative sum over the (few) arms of an ``(A, N)`` array (np.cumsum on axis 0 is
-    several times slower here)."""
+    """Cumulative sum over the (few) arms of an ``(A, N)`` array. Both ways add the rows in
+    the same order (the same sums, bit for bit); on many draws np.cumsum on axis 0 is several
+    times slower than a loop over the rows, on few its single call is cheaper."""
+    if p.shape[1] <= CUMSUM_MAX_DRAWS:
+        return np.cumsum(p, axis=0)
     cum = p.copy()
     for i in range(1, p.shape[0]):
         cum[i] += cum[i - 1]

@@ -9,6 +9,7 @@ order). The multileaving form follows Schuth et al. (2014).
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from itertools import permutations
 from typing import ClassVar
 
@@ -77,12 +78,26 @@ def round_position_probabilities(weights: np.ndarray) -> np.ndarray:
     [[[0.5, 0.5], [0.5, 0.5]]]
     """
     b, a = weights.shape
-    orders = np.array(list(permutations(range(a))), dtype=np.int64)  # (P, a)
+    orders, picker = _orders(a)
     w = weights[:, orders]  # (b, P, a)
     left = np.cumsum(w[:, :, ::-1], axis=2)[:, :, ::-1]
     ratio = np.divide(w, left, out=np.ones_like(w), where=left > 0)
     prob = ratio.prod(axis=2)  # (b, P)
     out = np.empty((b, a, a))
     for q in range(a):
-        out[:, q, :] = prob @ np.eye(a)[orders[:, q]]
+        out[:, q, :] = prob @ picker[q]
     return out
+
+
+@lru_cache(maxsize=EXACT_MAX_ARMS)
+def _orders(a: int) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The ``A!`` orders of ``a`` arms, ``(P, A)``, and for each position ``q`` the one-hot
+    ``(P, A)`` matrix of the arm at ``q`` (built once per number of arms; read-only)."""
+    orders = np.array(list(permutations(range(a))), dtype=np.int64)
+    orders.flags.writeable = False
+    picker = []
+    for q in range(a):
+        one_hot = np.eye(a)[orders[:, q]]
+        one_hot.flags.writeable = False
+        picker.append(one_hot)
+    return orders, tuple(picker)
