@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-import numpy as np
 import pytest
 
 from service.models import Reward, utcnow
@@ -16,6 +15,7 @@ from tests.service.test_serving import (  # noqa: F401 (fixtures)
     decide,
     models_dir,
     reward,
+    reward_random_items,
     sapi,
 )
 
@@ -89,26 +89,7 @@ def test_scored_fuser_rebuild_equals_live(sapi, session_factory, window):  # noq
         fuser_params={"c": 2},
         reward={"click": 1, "conversion": 5},
     )
-    rng = np.random.default_rng(8)
-    batch = []
-    for u in range(30):
-        d = decide(sapi, unit_id=str(u), k=4)
-        for i in d["items"]:
-            if rng.random() < 0.3:
-                kind = "conversion" if rng.random() < 0.3 else "click"
-                batch.append(
-                    {
-                        "decision_id": d["decision_id"],
-                        "kind": kind,
-                        "item_id": i["item_id"],
-                        "reward_id": f"{u}-{i['position']}-{kind}",
-                    }
-                )
-    for j in range(0, len(batch), 7):
-        r = sapi.post(
-            "/v1/experiments/exp/rewards/batch", {"rewards": batch[j : j + 7]}, scope="write"
-        )
-        assert r.status_code == 200, r.text
+    reward_random_items(sapi, [str(u) for u in range(30)], seed=8, chunk=7)
     if window is not None:
         with session_factory() as session:
             learning.settle(session, "exp", PolicyCache(), now=utcnow() + dt.timedelta(hours=2))

@@ -240,16 +240,13 @@ def test_fuse_propensities_match_empirical_frequencies(sapi, session_factory, se
     assert abs(sources[(0, "a")] / n - w) < 4 * np.sqrt(w * (1 - w) / n)
 
 
-@pytest.mark.parametrize("window", [None, 3600.0])
-def test_fuse_rebuild_equals_live(sapi, session_factory, seeded, window):
-    recs = {"a": "pop", "b": "mf", "c": "knn"}
-    sapi.experiment(
-        mode="fuse", recommenders=recs, reward_window_s=window, reward={"click": 1, "conversion": 5}
-    )
-    rng = np.random.default_rng(3)
+def reward_random_items(sapi: Api, units: list[str], seed: int, chunk: int) -> list[dict[str, Any]]:
+    """A list of 4 for each unit; about 30% of its items clicked, a third of those as
+    conversions, sent in reward batches of ``chunk``. Returns the rewards sent."""
+    rng = np.random.default_rng(seed)
     batch = []
-    for u in range(40):
-        d = decide(sapi, unit_id=str(u % N_USERS), k=4)
+    for u, unit in enumerate(units):
+        d = decide(sapi, unit_id=unit, k=4)
         for i in d["items"]:
             if rng.random() < 0.3:
                 kind = "conversion" if rng.random() < 0.3 else "click"
@@ -261,11 +258,21 @@ def test_fuse_rebuild_equals_live(sapi, session_factory, seeded, window):
                         "reward_id": f"{u}-{i['position']}-{kind}",
                     }
                 )
-    for j in range(0, len(batch), 9):
+    for j in range(0, len(batch), chunk):
         r = sapi.post(
-            "/v1/experiments/exp/rewards/batch", {"rewards": batch[j : j + 9]}, scope="write"
+            "/v1/experiments/exp/rewards/batch", {"rewards": batch[j : j + chunk]}, scope="write"
         )
         assert r.status_code == 200, r.text
+    return batch
+
+
+@pytest.mark.parametrize("window", [None, 3600.0])
+def test_fuse_rebuild_equals_live(sapi, session_factory, seeded, window):
+    recs = {"a": "pop", "b": "mf", "c": "knn"}
+    sapi.experiment(
+        mode="fuse", recommenders=recs, reward_window_s=window, reward={"click": 1, "conversion": 5}
+    )
+    batch = reward_random_items(sapi, [str(u % N_USERS) for u in range(40)], seed=3, chunk=9)
     if window is not None:
         with session_factory() as session:
             learned = learning.settle(
