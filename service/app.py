@@ -21,14 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.auth import KeyVerifier
 from service.background import BackgroundFailures
 from service.batching import MicroBatcher
-from service.candidate_cache import with_caches
 from service.db import make_app_engines, make_sessionmaker
 from service.deps import ReadKey
 from service.errors import ServiceError, printable
 from service.limits import BodySizeLimit
-from service.model_reload import reload_on_signal
+from service.model_reload import prepared, reload_on_signal
 from service.policies import PolicyCache
-from service.recommenders import load_models, warm_up
+from service.recommenders import load_models
 from service.routes import dashboard, decisions, experiments, insights, models, rewards
 from service.routes.responses import errors
 from service.schemas import ServiceHealth
@@ -103,10 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    warm_up(app.state.models)
-    app.state.models = with_caches(
-        app.state.models, settings.candidate_cache_depth, settings.candidate_cache_users
-    )
+    app.state.models = prepared(app.state.models, settings)
     app.state.models_lock = asyncio.Lock()  # one reload at a time (service.model_reload)
     app.state.batcher = (
         MicroBatcher(settings.decision_batch_window_ms / 1000, settings.decision_batch_max)

@@ -66,6 +66,12 @@ def load_checked(
             "models not reloaded, the loaded ones stay: experiments that are not stopped name "
             f"recommenders missing from {settings.models_dir} ({'; '.join(missing[:10])})"
         )
+    return prepared(models, settings)
+
+
+def prepared(models: dict[str, Recommender], settings: Settings) -> dict[str, Recommender]:
+    """``models`` ready to serve: warmed up and given their candidate caches (at start-up,
+    and on a reload before the new set is swapped in)."""
     warm_up(models)
     return with_caches(models, settings.candidate_cache_depth, settings.candidate_cache_users)
 
