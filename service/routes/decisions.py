@@ -47,6 +47,11 @@ async def decide(
                 f"context is {size} bytes once encoded, above the limit of "
                 f"{settings.max_context_bytes} (setting max_context_bytes)",
             )
+    if body.k is not None and body.k > settings.max_k:  # whatever the experiment's arms
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"k is {body.k}, above the configured maximum {settings.max_k} (setting max_k)",
+        )
     # Announced to the micro-batcher before anything else, so that a batch waits for this
     # decision's lists (withdrawn when done: a plain decision never scores).
     batcher: MicroBatcher | None = request.app.state.batcher

@@ -92,3 +92,13 @@ def test_open_read_transaction_neither_blocks_writers_nor_writes(api, backend):
         if backend == "sqlite":
             with pytest.raises(OperationalError, match=r"readonly|query_only|attempt to write"):
                 session.execute(text("DELETE FROM api_keys"))
+
+
+def test_k_above_the_maximum_is_refused_without_recommenders(api, session_factory):
+    """``k`` is bounded by the setting ``max_k`` even where the arms name no recommender
+    (the answer would hold no list); nothing is stored."""
+    api.experiment()
+    r = api.post("/v1/experiments/exp/decisions", {"unit_id": "u", "k": 10**9}, scope="write")
+    assert r.status_code == 422 and "above the configured maximum 100" in r.json()["detail"]
+    with session_factory() as session:
+        assert session.query(Decision).count() == 0
