@@ -237,6 +237,7 @@ def test_dashboard_in_chromium(live: dict[str, Any]) -> None:
             page.screenshot(path=str(out / "experiments.png"), full_page=True)
 
             page.click('a[href="/dashboard/experiments/checkout"]')
+            page.wait_for_url(f"{url}/dashboard/experiments/checkout")
             # rate: an interval band (two traces) and a line per arm; one line or area per arm
             for chart, layer, traces in (
                 ("#chart-rate", "scatterlayer", 9),
@@ -263,7 +264,10 @@ def test_dashboard_in_chromium(live: dict[str, Any]) -> None:
             page.screenshot(path=str(out / "experiment-fuse.png"), full_page=True)
 
             page.click('header a[href="/dashboard/reports"]')
+            page.wait_for_url(f"{url}/dashboard/reports")
             page.click('a[href="/dashboard/reports/simulate-small"]')
+            # a click only starts the navigation: count rows once the report page has loaded
+            page.wait_for_url(f"{url}/dashboard/reports/simulate-small")
             assert page.locator('table[data-key="results"] tbody tr').count() == 3
             frame = page.frame_locator("iframe.report-frame")
             frame.locator(".scatterlayer .trace").first.wait_for(timeout=20_000)
