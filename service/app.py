@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = factory  # transactions that write
     app.state.read_sessionmaker = read_factory  # read-only transactions
     app.state.decision_writer = writer  # group commit of decisions (None: off)
+    app.state.scored_keys = set()  # experiments whose decisions score items (see routes)
     # start-up: a models directory that cannot be read stops the service here
     app.state.models = (
         load_models(settings.models_dir, device=settings.models_device)

@@ -70,9 +70,15 @@ async def decide(
             # Grouped (setting decision_group_commit): the writer's thread reads, draws and
             # stores this decision with the others queued meanwhile; the answer comes after
             # the commit. No threadpool thread waits meanwhile.
-            grouped = await asyncio.wrap_future(writer.decide(key, body))
-            if grouped is None:  # arms with recommenders: score here (read session: on
-                # SQLite the write connection belongs to the writer), store through the group
+            # An experiment whose arms have recommenders is scored here (read session: on
+            # SQLite the write connection belongs to the writer) and stored through the
+            # group; once the writer has said so, its decisions come here directly.
+            scored: set[str] = request.app.state.scored_keys
+            grouped = None
+            if key not in scored:
+                grouped = await asyncio.wrap_future(writer.decide(key, body))
+            if grouped is None:
+                scored.add(key)
                 factory = request.app.state.read_sessionmaker
                 grouped = await run_in_threadpool(_decide, factory, key, body, serving, writer)
             out = grouped

@@ -301,3 +301,25 @@ def test_serve_refuses_a_models_folder_without_arms(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     r = CliRunner().invoke(app, ["serve", "--models", str(tmp_path / "empty"), "--no-migrate"])
     assert r.exit_code == 2 and "holds no saved arms" in r.output
+
+
+def test_grouped_decisions_with_items_skip_the_plain_pass(sapi, session_factory, backend):
+    """With group commit (PostgreSQL's default), the writer reads an items experiment once,
+    says it must be scored, and its later decisions go straight to scoring: one pass
+    through the writer each (its row), not two. A plain experiment stays in the group."""
+    writer = sapi.client.app.state.decision_writer
+    if backend != "postgresql":
+        assert writer is None
+        return
+    fuse_experiment(sapi)
+    sapi.experiment("plain")
+    asked: list[str] = []
+    plain = writer.decide
+    writer.decide = lambda key, body: asked.append(key) or plain(key, body)
+    made = [decide(sapi, unit_id=str(u))["decision_id"] for u in range(4)]
+    made += [decide(sapi, "plain", unit_id=str(u))["decision_id"] for u in range(2)]
+    assert asked == ["exp", "plain", "plain"]
+    with session_factory() as session:
+        stored = session.query(Decision).filter(Decision.id.in_(made)).all()
+    assert len(stored) == 6
+    assert sum(d.items is not None for d in stored) == 4
