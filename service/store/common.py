@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
@@ -31,13 +31,30 @@ def canonical(d: dict[str, Any]) -> str:
     return json.dumps(d, sort_keys=True)
 
 
+# Built once: the hot paths of every request execute these with their parameters (a
+# statement built per call costs more Python than the SQLite query it runs).
+_LOAD = (
+    select(Experiment, PolicyState)
+    .join(PolicyState, PolicyState.experiment_id == Experiment.id)
+    .where(Experiment.key == bindparam("key"))
+)
+_BY_KEY = select(Experiment).where(Experiment.key == bindparam("key"))
+_LOCK_STATE = (
+    select(PolicyState)
+    .where(PolicyState.experiment_id == bindparam("id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_FRESH = (
+    select(Experiment)
+    .where(Experiment.id == bindparam("id"))
+    .execution_options(populate_existing=True)
+)
+
+
 def load(session: Session, key: str) -> tuple[Experiment, PolicyState]:
     """The experiment ``key`` and its policy state, unlocked; :class:`NotFound` if absent."""
-    row = session.execute(
-        select(Experiment, PolicyState)
-        .join(PolicyState, PolicyState.experiment_id == Experiment.id)
-        .where(Experiment.key == key)
-    ).one_or_none()
+    row = session.execute(_LOAD, {"key": key}).one_or_none()
     if row is None:
         raise NotFound(f"no experiment with key {key!r}")
     return row[0], row[1]
@@ -50,18 +67,11 @@ def lock(session: Session, key: str) -> tuple[Experiment, PolicyState]:
     so the caller sees what the previous holder committed: the policy state, and the
     experiment row too (its arms change under the same lock, see :mod:`.arms`).
     """
-    exp = session.scalar(select(Experiment).where(Experiment.key == key))
+    exp = session.scalar(_BY_KEY, {"key": key})
     if exp is None:
         raise NotFound(f"no experiment with key {key!r}")
-    state = session.scalar(
-        select(PolicyState)
-        .where(PolicyState.experiment_id == exp.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    state = session.scalar(_LOCK_STATE, {"id": exp.id})
     assert state is not None
-    fresh = session.scalar(
-        select(Experiment).where(Experiment.id == exp.id).execution_options(populate_existing=True)
-    )
+    fresh = session.scalar(_FRESH, {"id": exp.id})
     assert fresh is not None
     return fresh, state

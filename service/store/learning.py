@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, exists, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bandit import Policy
 from bandit.fusion.position import Examination
@@ -48,6 +49,22 @@ from service.store.slots import slot_values
 log = logging.getLogger("bandit_fusion.service")
 
 SETTLE_PREFIX = "settle:"  # idempotency keys of the observation rows (one per decision)
+
+
+_STATES = PolicyState.__table__
+# Built once (see :mod:`.common`): the policy update of every learning transaction.
+_SAVE_STATE = (
+    update(_STATES)  # type: ignore[arg-type]
+    .where(_STATES.c.experiment_id == bindparam("e"))
+    .values(
+        version=bindparam("version"),
+        state=bindparam("state"),
+        allocation=bindparam("allocation"),
+        settled_until=bindparam("settled_until"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+_LOG_UPDATE = insert(PolicyUpdate.__table__)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -126,28 +143,37 @@ class Learner:
             raise Invalid(f"the policy rejected these rewards: {err}") from err
         seq = self.next_seq
         now = utcnow()
-        self.session.execute(
-            update(PolicyState)
-            .where(PolicyState.experiment_id == self.exp.id)
-            .values(
-                version=seq,
-                state=state,
-                allocation=allocation,
-                settled_until=self.state.settled_until,
-                updated_at=now,
-            )
+        conn = self.session.connection()
+        conn.execute(
+            _SAVE_STATE,
+            {
+                "e": self.exp.id,
+                "version": seq,
+                "state": state,
+                "allocation": allocation,
+                "settled_until": self.state.settled_until,
+                "updated_at": now,
+            },
         )
-        self.session.execute(
-            insert(PolicyUpdate).values(
-                experiment_id=self.exp.id,
-                seq=seq,
-                kind=kind,
-                n_rewards=len(self.arms),
-                allocation=allocation,
-                created_at=now,
-            )
+        conn.execute(
+            _LOG_UPDATE,
+            {
+                "experiment_id": self.exp.id,
+                "seq": seq,
+                "kind": kind,
+                "n_rewards": len(self.arms),
+                "allocation": allocation,
+                "created_at": now,
+            },
         )
-        self.state.version = seq
+        # the session's copy of the row, as stored (Core statements leave it untouched)
+        for name, value in (
+            ("version", seq),
+            ("state", state),
+            ("allocation", allocation),
+            ("updated_at", now),
+        ):
+            set_committed_value(self.state, name, value)
         return seq
 
     def committed(self) -> None:
@@ -231,6 +257,38 @@ def observe_slots(
     return rows
 
 
+# Built once (see :mod:`.common`); ``ids`` expands to the IN list of each chunk.
+_PENDING_SLOT_MAX = (
+    select(Reward.decision_id, Reward.position, func.max(Reward.value))
+    .where(
+        Reward.experiment_id == bindparam("e"),
+        Reward.status == "pending",
+        Reward.position.is_not(None),
+        Reward.decision_id.in_(bindparam("ids", expanding=True)),
+    )
+    .group_by(Reward.decision_id, Reward.position)
+)
+_PENDING_MAX = (
+    select(Reward.decision_id, func.max(Reward.value))
+    .where(
+        Reward.experiment_id == bindparam("e"),
+        Reward.status == "pending",
+        Reward.decision_id.in_(bindparam("ids", expanding=True)),
+    )
+    .group_by(Reward.decision_id)
+)
+_REWARDS = Reward.__table__
+_MARK_LEARNED = (
+    update(_REWARDS)  # type: ignore[arg-type]
+    .where(
+        _REWARDS.c.experiment_id == bindparam("e"),
+        _REWARDS.c.status == "pending",
+        _REWARDS.c.decision_id.in_(bindparam("ids", expanding=True)),
+    )
+    .values(status="learned", update_seq=bindparam("seq"))
+)
+
+
 def pending_slot_max(
     session: Session, experiment_id: int, decision_ids: Sequence[str]
 ) -> dict[str, dict[int, float]]:
@@ -238,14 +296,7 @@ def pending_slot_max(
     out: dict[str, dict[int, float]] = {}
     for j in range(0, len(decision_ids), CHUNK):
         for did, pos, value in session.execute(
-            select(Reward.decision_id, Reward.position, func.max(Reward.value))
-            .where(
-                Reward.experiment_id == experiment_id,
-                Reward.status == "pending",
-                Reward.position.is_not(None),
-                Reward.decision_id.in_(decision_ids[j : j + CHUNK]),
-            )
-            .group_by(Reward.decision_id, Reward.position)
+            _PENDING_SLOT_MAX, {"e": experiment_id, "ids": decision_ids[j : j + CHUNK]}
         ):
             if pos is not None:  # (the filter above: never None)
                 out.setdefault(did, {})[int(pos)] = float(value)
@@ -259,13 +310,7 @@ def pending_max(
     out: dict[str, float] = {}
     for j in range(0, len(decision_ids), CHUNK):
         for did, value in session.execute(
-            select(Reward.decision_id, func.max(Reward.value))
-            .where(
-                Reward.experiment_id == experiment_id,
-                Reward.status == "pending",
-                Reward.decision_id.in_(decision_ids[j : j + CHUNK]),
-            )
-            .group_by(Reward.decision_id)
+            _PENDING_MAX, {"e": experiment_id, "ids": decision_ids[j : j + CHUNK]}
         ):
             out[did] = float(value)
     return out
@@ -336,16 +381,9 @@ def settle_window(
 
 def mark_learned(conn: Connection, experiment_id: int, decision_ids: list[str], seq: int) -> None:
     """Pending rewards of ``decision_ids`` become ``learned`` at policy version ``seq``."""
-    t = Reward.__table__
     for j in range(0, len(decision_ids), CHUNK):
         conn.execute(
-            update(t)  # type: ignore[arg-type]
-            .where(
-                t.c.experiment_id == experiment_id,
-                t.c.status == "pending",
-                t.c.decision_id.in_(decision_ids[j : j + CHUNK]),
-            )
-            .values(status="learned", update_seq=seq)
+            _MARK_LEARNED, {"e": experiment_id, "ids": decision_ids[j : j + CHUNK], "seq": seq}
         )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from service import policies
@@ -89,15 +89,28 @@ def _check_reserved(keys: Sequence[str]) -> None:
         )
 
 
+# Built once (see :mod:`.common`); ``ids`` and ``keys`` expand to the IN list of each chunk.
+_STORED = select(Reward).where(
+    Reward.experiment_id == bindparam("e"),
+    Reward.idempotency_key.in_(bindparam("keys", expanding=True)),
+)
+_DECISIONS = select(
+    Decision.id, Decision.arm, Decision.created_at, Decision.fallback, Decision.items
+).where(
+    Decision.experiment_id == bindparam("e"),
+    Decision.id.in_(bindparam("ids", expanding=True)),
+)
+_LEARNED = select(Reward.decision_id).where(
+    Reward.experiment_id == bindparam("e"),
+    Reward.learned,
+    Reward.decision_id.in_(bindparam("ids", expanding=True)),
+)
+
+
 def _stored(session: Session, experiment_id: int, keys: Sequence[str]) -> dict[str, Reward]:
     out: dict[str, Reward] = {}
     for i in range(0, len(keys), CHUNK):
-        for found in session.scalars(
-            select(Reward).where(
-                Reward.experiment_id == experiment_id,
-                Reward.idempotency_key.in_(keys[i : i + CHUNK]),
-            )
-        ):
+        for found in session.scalars(_STORED, {"e": experiment_id, "keys": keys[i : i + CHUNK]}):
             out[found.idempotency_key] = found
     return out
 
@@ -135,12 +148,7 @@ def find_decisions(
     out: dict[str, DecisionRef] = {}
     for j in range(0, len(decision_ids), CHUNK):
         for did, arm, created, fb, shown in session.execute(
-            select(
-                Decision.id, Decision.arm, Decision.created_at, Decision.fallback, Decision.items
-            ).where(
-                Decision.experiment_id == experiment_id,
-                Decision.id.in_(decision_ids[j : j + CHUNK]),
-            )
+            _DECISIONS, {"e": experiment_id, "ids": decision_ids[j : j + CHUNK]}
         ):
             out[did] = DecisionRef(arm, as_utc(created), fb, shown)
     return out
@@ -163,13 +171,7 @@ def decision_progress(
     learned: set[str] = set()
     for j in range(0, len(decision_ids), CHUNK):
         learned.update(
-            session.scalars(
-                select(Reward.decision_id).where(
-                    Reward.experiment_id == experiment_id,
-                    Reward.learned,
-                    Reward.decision_id.in_(decision_ids[j : j + CHUNK]),
-                )
-            )
+            session.scalars(_LEARNED, {"e": experiment_id, "ids": decision_ids[j : j + CHUNK]})
         )
     pending = pending_max(session, experiment_id, decision_ids)
     return {d: Progress(d in learned, pending.get(d)) for d in decision_ids}

@@ -126,6 +126,12 @@ _PG_INSERT_REWARDS = text(
 )
 
 
+_REWARDS = Reward.__table__
+_INSERT_REWARDS = insert(_REWARDS).returning(  # type: ignore[arg-type]
+    _REWARDS.c.id, _REWARDS.c.idempotency_key
+)
+
+
 def insert_rewards(conn: Connection, rows: list[RewardRow]) -> dict[str, int]:
     """Bulk-insert reward rows; returns {idempotency key: id}.
 
@@ -140,11 +146,7 @@ def insert_rewards(conn: Connection, rows: list[RewardRow]) -> dict[str, int]:
         arrays = {c: [getattr(r, c) for r in rows] for c in REWARD_FIELDS}
         result = conn.execute(_PG_INSERT_REWARDS, arrays)
     else:
-        t = Reward.__table__
-        result = conn.execute(
-            insert(t).returning(t.c.id, t.c.idempotency_key),  # type: ignore[arg-type]
-            [r.params() for r in rows],
-        )
+        result = conn.execute(_INSERT_REWARDS, [r.params() for r in rows])
     return {k: rid for rid, k in result}
 
 
@@ -164,24 +166,30 @@ def add_duplicates(conn: Connection, experiment_id: int, counts: dict[str, int])
     )
 
 
+_ARM_STATS = ArmStat.__table__
+_BUMP_ARM_STATS = (  # built once: every learning transaction runs it
+    update(_ARM_STATS)  # type: ignore[arg-type]
+    .where(and_(_ARM_STATS.c.experiment_id == bindparam("e"), _ARM_STATS.c.arm == bindparam("a")))
+    .values(
+        clicks=_ARM_STATS.c.clicks + bindparam("c"),
+        conversions=_ARM_STATS.c.conversions + bindparam("v"),
+        raw_sum=_ARM_STATS.c.raw_sum + bindparam("s"),
+        n_learned=_ARM_STATS.c.n_learned + bindparam("n"),
+        reward_sum=_ARM_STATS.c.reward_sum + bindparam("rs"),
+        reward_sq_sum=_ARM_STATS.c.reward_sq_sum + bindparam("rq"),
+    )
+)
+
+
 def bump_arm_stats(conn: Connection, experiment_id: int, deltas: dict[int, ArmDelta]) -> None:
     """Add each arm's delta to its ``arm_stats`` counters (one executemany)."""
     if not deltas:
         return
-    t = ArmStat.__table__
     conn.execute(
-        update(t)  # type: ignore[arg-type]
-        .where(and_(t.c.experiment_id == experiment_id, t.c.arm == bindparam("a")))
-        .values(
-            clicks=t.c.clicks + bindparam("c"),
-            conversions=t.c.conversions + bindparam("v"),
-            raw_sum=t.c.raw_sum + bindparam("s"),
-            n_learned=t.c.n_learned + bindparam("n"),
-            reward_sum=t.c.reward_sum + bindparam("rs"),
-            reward_sq_sum=t.c.reward_sq_sum + bindparam("rq"),
-        ),
+        _BUMP_ARM_STATS,
         [
             {
+                "e": experiment_id,
                 "a": arm,
                 "c": d.clicks,
                 "v": d.conversions,

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from service import stats
@@ -56,15 +56,24 @@ def _prob_best(seq: int, n: list[int], sums: list[float]) -> list[float | None]:
     return list(stats.prob_best(np.asarray(n, dtype=float), np.asarray(sums, dtype=float)))
 
 
+_ARM_STATS = ArmStat.__table__
+_LEARNED_AGGREGATES = (  # built once: every policy update runs it
+    select(
+        _ARM_STATS.c.arm,
+        _ARM_STATS.c.n_learned,
+        _ARM_STATS.c.reward_sum,
+        _ARM_STATS.c.reward_sq_sum,
+    )
+    .where(_ARM_STATS.c.experiment_id == bindparam("e"))
+    .order_by(_ARM_STATS.c.arm)
+)
+_INSERT = insert(ArmSeries.__table__)  # type: ignore[arg-type]
+
+
 def snapshot(conn: Connection, experiment_id: int, seq: int) -> None:
     """Copy the experiment's ``arm_stats`` learned aggregates as the rows of update ``seq``
     (with the probability of being best at the updates that keep it)."""
-    t = ArmStat.__table__
-    rows = conn.execute(
-        select(t.c.arm, t.c.n_learned, t.c.reward_sum, t.c.reward_sq_sum)
-        .where(t.c.experiment_id == experiment_id)
-        .order_by(t.c.arm)
-    ).all()
+    rows = conn.execute(_LEARNED_AGGREGATES, {"e": experiment_id}).all()
     best = _prob_best(seq, [r[1] for r in rows], [r[2] for r in rows])
     _insert(conn, experiment_id, [SeriesRow(seq, *r, best[i]) for i, r in enumerate(rows)])
 
@@ -177,7 +186,7 @@ def replace(conn: Connection, experiment_id: int, rows: list[SeriesRow]) -> None
 def _insert(conn: Connection, experiment_id: int, rows: list[SeriesRow]) -> None:
     if rows:
         conn.execute(
-            insert(ArmSeries.__table__),  # type: ignore[arg-type]
+            _INSERT,
             [
                 {
                     "experiment_id": experiment_id,
