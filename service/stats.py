@@ -106,33 +106,83 @@ class SRMResult:
     p_value: float
 
 
+@dataclass(frozen=True)
+class SRMSums:
+    r"""The sums behind the sample-ratio test, over groups of decisions drawn from one
+    allocation each (a policy version): observed counts, :math:`E = \sum_v n_v p_v`,
+    :math:`\Sigma = \sum_v n_v (\mathrm{diag}(p_v) - p_v p_v^T)`, and whether an arm was
+    observed where its probability was 0. Sums add up, so the past can be summed once and
+    kept (:mod:`service.store.sealed_counts`)."""
+
+    observed: np.ndarray
+    expected: np.ndarray
+    cov: np.ndarray
+    impossible: bool = False
+
+    @classmethod
+    def zeros(cls, n_arms: int) -> SRMSums:
+        return cls(np.zeros(n_arms), np.zeros(n_arms), np.zeros((n_arms, n_arms)))
+
+    @classmethod
+    def of(cls, counts: np.ndarray, probs: np.ndarray) -> SRMSums:
+        """The sums of groups: ``counts[g]`` decisions per arm drawn from ``probs[g]``
+        (both of shape (groups, arms))."""
+        c = np.asarray(counts, dtype=float).reshape(-1, np.shape(probs)[-1])
+        p = np.asarray(probs, dtype=float).reshape(c.shape)
+        total = c.sum(axis=1)
+        expected = total @ p
+        cov = np.diag(expected) - (p * total[:, None]).T @ p
+        return cls(c.sum(axis=0), expected, cov, bool(np.any((p <= 0) & (c > 0))))
+
+    def padded(self, n_arms: int) -> SRMSums:
+        """The sums over ``n_arms`` arms (arms added since had probability 0: zeros)."""
+        m = len(self.observed)
+        if m >= n_arms:
+            return self
+        grow = n_arms - m
+        return SRMSums(
+            np.pad(self.observed, (0, grow)),
+            np.pad(self.expected, (0, grow)),
+            np.pad(self.cov, ((0, grow), (0, grow))),
+            self.impossible,
+        )
+
+    def __add__(self, other: SRMSums) -> SRMSums:
+        n = max(len(self.observed), len(other.observed))
+        a, b = self.padded(n), other.padded(n)
+        return SRMSums(
+            a.observed + b.observed,
+            a.expected + b.expected,
+            a.cov + b.cov,
+            a.impossible or b.impossible,
+        )
+
+
 def sample_ratio_test(groups: Sequence[tuple[np.ndarray, np.ndarray]], n_arms: int) -> SRMResult:
     """Test observed arm counts against the logged probabilities.
 
     ``groups`` holds, per policy version, the arm counts of its decisions and the allocation
-    they were drawn from. The counts are a sum of independent multinomials, so
+    they were drawn from (see :func:`srm_test`)."""
+    if not groups:
+        return srm_test(SRMSums.zeros(n_arms))
+    counts = np.array([np.asarray(c, dtype=float) for c, _ in groups])
+    probs = np.array([np.asarray(p, dtype=float) for _, p in groups])
+    return srm_test(SRMSums.of(counts, probs).padded(n_arms))
 
-    .. math:: E[o] = \\sum_v n_v p_v, \\quad
-              \\Sigma = \\sum_v n_v (\\mathrm{diag}(p_v) - p_v p_v^T)
 
-    and ``(o - E)^T Σ^+ (o - E)`` is asymptotically χ² with ``rank(Σ)`` degrees of freedom.
-    With a single version this is Pearson's χ² goodness-of-fit test. An arm observed where
-    its probability was 0 gives p = 0.
+def srm_test(sums: SRMSums) -> SRMResult:
+    r"""The sample-ratio test of the decisions behind ``sums``.
+
+    The counts are a sum of independent multinomials, so ``(o - E)^T Σ^+ (o - E)`` is
+    asymptotically χ² with ``rank(Σ)`` degrees of freedom. With a single version this is
+    Pearson's χ² goodness-of-fit test. An arm observed where its probability was 0 gives
+    p = 0.
     """
-    observed = np.zeros(n_arms)
-    expected = np.zeros(n_arms)
-    cov = np.zeros((n_arms, n_arms))
-    impossible = False
-    for counts, p in groups:
-        c = np.asarray(counts, dtype=float)
-        total = c.sum()
-        observed += c
-        expected += total * p
-        cov += total * (np.diag(p) - np.outer(p, p))
-        impossible = impossible or bool(np.any((p <= 0) & (c > 0)))
+    observed, expected, cov = sums.observed, sums.expected, sums.cov
+    n_arms = len(observed)
     if observed.sum() == 0:
         return SRMResult(observed, expected, 0.0, 0, 1.0)
-    if impossible:
+    if sums.impossible:
         return SRMResult(observed, expected, float("inf"), max(n_arms - 1, 1), 0.0)
     diff = observed - expected
     dof = int(np.linalg.matrix_rank(cov, tol=1e-9 * max(1.0, float(np.abs(cov).max()))))

@@ -22,11 +22,11 @@ from service.schemas import (
     SampleRatioTest,
     StatsOut,
 )
-from service.store.common import CHUNK, as_utc, load
+from service.store.common import as_utc, load
 from service.store.experiments import SCORED_FUSERS
 from service.store.item_stats import ItemStats, item_stats
 from service.store.learning import OBSERVATION
-from service.store.sealed_counts import SealedCounts
+from service.store.sealed_counts import SealedCounts, version_srm
 
 NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of earlier versions)
 # The predicates of the partial indexes ix_rewards_reported and ix_rewards_retried, as
@@ -49,11 +49,13 @@ def allocation(session: Session, key: str) -> AllocationOut:
 
 @dataclass(frozen=True)
 class DecisionCounts:
-    """Decisions per arm (fallback answers apart), and per policy version and arm."""
+    """Decisions per arm (fallback answers apart), and what the sample-ratio test needs:
+    the sums of the sealed versions and the counts per recent version and arm."""
 
     per_arm: np.ndarray
     fallback: int
-    by_version: dict[int, np.ndarray]
+    sealed_srm: stats.SRMSums
+    recent: dict[int, np.ndarray]
 
 
 def decision_counts(
@@ -63,10 +65,7 @@ def decision_counts(
     every column it needs, so the table itself is not read); with ``sealed``, of the versions
     it does not hold final counts of yet (:mod:`.sealed_counts`)."""
     got = (sealed or SealedCounts()).versions(session, exp_id, n_arms)
-    counts = np.zeros(n_arms, dtype=np.int64)
-    for c in got.by_version.values():
-        counts += c
-    return DecisionCounts(counts, got.fallback, got.by_version)
+    return DecisionCounts(got.per_arm, got.fallback, got.sealed_srm, got.recent)
 
 
 def experiment_stats(
@@ -138,29 +137,11 @@ def _srm(session: Session, exp: Experiment, counts: DecisionCounts) -> stats.SRM
     is the top item's largest credit share, which the allocation does not predict, so there
     is nothing to test (p = 1, 0 degrees of freedom)."""
     n = len(exp.arms)
-    by_version = counts.by_version
-    probs: dict[int, list[float]] = {}
-    versions = list(by_version)
-    for j in range(0, len(versions), CHUNK):
-        for seq, alloc in session.execute(
-            select(PolicyUpdate.seq, PolicyUpdate.allocation).where(
-                PolicyUpdate.experiment_id == exp.id, PolicyUpdate.seq.in_(versions[j : j + CHUNK])
-            )
-        ):
-            probs[seq] = alloc
     if exp.mode == "fuse" and exp.fuser in SCORED_FUSERS:
-        observed = sum(by_version.values(), np.zeros(n, dtype=np.int64)).astype(float)
+        observed = counts.per_arm.astype(float)
         return stats.SRMResult(observed, observed.copy(), 0.0, 0, 1.0)
-    return stats.sample_ratio_test(
-        [(by_version[v], _padded(probs[v], n)) for v in versions if v in probs], n
-    )
-
-
-def _padded(allocation: list[float], n: int) -> np.ndarray:
-    """A version's allocation over all ``n`` arms (arms added after it had 0)."""
-    out = np.zeros(n)
-    out[: len(allocation)] = allocation
-    return out
+    recent = version_srm(session, exp.id, counts.recent, n)
+    return stats.srm_test(counts.sealed_srm.padded(n) + recent)
 
 
 def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:

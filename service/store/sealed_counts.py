@@ -22,24 +22,39 @@ The request bound behind :data:`SEAL_S` (five minutes) is far above the service'
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from service.models import Decision, PolicyUpdate, utcnow
+from service.stats import SRMSums
+from service.store.common import CHUNK
 
 SEAL_S = 300.0
+
+# Built once: every /stats and /health runs them.
+_COUNTS = (
+    select(Decision.policy_version, Decision.arm, Decision.fallback, func.count())
+    .where(Decision.experiment_id == bindparam("e"), Decision.policy_version >= bindparam("below"))
+    .group_by(Decision.policy_version, Decision.arm, Decision.fallback)
+)
+_ALLOCATIONS = select(PolicyUpdate.seq, cast(PolicyUpdate.allocation, String)).where(
+    PolicyUpdate.experiment_id == bindparam("e"),
+    PolicyUpdate.seq.in_(bindparam("seqs", expanding=True)),
+)
 
 
 @dataclass
 class _Kept:
     """One experiment's final counts."""
 
-    below: int = 0  # versions < below are counted in ``by_version`` and ``fallback``
-    by_version: dict[int, np.ndarray] = field(default_factory=dict)  # non-fallback, per arm
+    below: int = 0  # versions < below are summed in ``per_arm``, ``srm`` and ``fallback``
+    per_arm: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    srm: SRMSums = field(default_factory=lambda: SRMSums.zeros(0))  # with their allocations
     fallback: int = 0
     days_before: dt.date | None = None  # days < days_before are counted in ``days``
     days: dict[dt.date, int] = field(default_factory=dict)
@@ -47,10 +62,20 @@ class _Kept:
 
 @dataclass(frozen=True)
 class VersionCounts:
-    """Decisions per policy version and arm (fallback answers apart)."""
+    """Decisions per arm (fallback answers apart): the sealed versions summed (with their
+    sample-ratio sums), the recent ones per version."""
 
-    by_version: dict[int, np.ndarray]
+    sealed_per_arm: np.ndarray
+    sealed_srm: SRMSums
+    recent: dict[int, np.ndarray]  # version -> non-fallback decisions per arm
     fallback: int
+
+    @property
+    def per_arm(self) -> np.ndarray:
+        out = self.sealed_per_arm.copy()
+        for c in self.recent.values():
+            out += c
+        return out
 
 
 class SealedCounts:
@@ -61,21 +86,17 @@ class SealedCounts:
         self._lock = threading.Lock()
 
     def versions(self, session: Session, exp_id: int, n_arms: int) -> VersionCounts:
-        """Every decision counted per version and arm; only unsealed versions are read."""
+        """Every decision counted per arm; only unsealed versions are read (and, when
+        versions seal, their allocations, once)."""
         with self._lock:
             kept = self._kept.setdefault(exp_id, _Kept())
-            below = kept.below
-            by_version = {v: _padded(c, n_arms) for v, c in kept.by_version.items()}
-            fallback = kept.fallback
+            below, fallback = kept.below, kept.fallback
+            per_arm, srm = _padded(kept.per_arm, n_arms), kept.srm.padded(n_arms)
         seal = _sealed_below(session, exp_id)
         fresh: dict[int, np.ndarray] = {}
         fresh_fallback = 0
         late_fallback = 0
-        for version, arm, fb, n in session.execute(
-            select(Decision.policy_version, Decision.arm, Decision.fallback, func.count())
-            .where(Decision.experiment_id == exp_id, Decision.policy_version >= below)
-            .group_by(Decision.policy_version, Decision.arm, Decision.fallback)
-        ):
+        for version, arm, fb, n in session.execute(_COUNTS, {"e": exp_id, "below": below}):
             v = int(version)
             if fb:
                 if v < seal:
@@ -84,13 +105,17 @@ class SealedCounts:
                     late_fallback += n
                 continue
             fresh.setdefault(v, np.zeros(n_arms, dtype=np.int64))[arm] += n
+        sealing = {v: c for v, c in fresh.items() if v < seal}
+        if sealing:
+            per_arm = per_arm + sum(sealing.values())
+            srm = srm + version_srm(session, exp_id, sealing, n_arms)
         with self._lock:
             if kept.below == below and seal > below:  # no other thread sealed meanwhile
-                kept.by_version.update({v: c.copy() for v, c in fresh.items() if v < seal})
+                kept.per_arm, kept.srm = per_arm, srm
                 kept.fallback += fresh_fallback
                 kept.below = seal
-        by_version.update(fresh)
-        return VersionCounts(by_version, fallback + fresh_fallback + late_fallback)
+        recent = {v: c for v, c in fresh.items() if v >= seal}
+        return VersionCounts(per_arm, srm, recent, fallback + fresh_fallback + late_fallback)
 
     def days(self, session: Session, exp_id: int, first: dt.date, last: dt.date) -> list[int]:
         """Decisions on each UTC day from ``first`` to ``last``; only unsealed days are read
@@ -126,6 +151,32 @@ class SealedCounts:
                 kept.days.update(new)
                 kept.days_before = max(new) + dt.timedelta(days=1)
         return out
+
+
+def version_srm(
+    session: Session, exp_id: int, by_version: dict[int, np.ndarray], n_arms: int
+) -> SRMSums:
+    """The sample-ratio sums of decisions counted per version, against the allocation each
+    version logged (a version without a logged allocation is left out)."""
+    versions = sorted(by_version)
+    counts, probs = [], []
+    for j in range(0, len(versions), CHUNK):
+        rows = session.execute(_ALLOCATIONS, {"e": exp_id, "seqs": versions[j : j + CHUNK]}).all()
+        # one JSON parse for the chunk: per-row decoding is most of the cost of a long log
+        parsed = json.loads("[" + ",".join(text for _, text in rows) + "]")
+        for (seq, _), allocation in zip(rows, parsed, strict=True):
+            counts.append(by_version[int(seq)])
+            probs.append(_padded_floats(allocation, n_arms))
+    if not counts:
+        return SRMSums.zeros(n_arms)
+    return SRMSums.of(np.asarray(counts), np.asarray(probs))
+
+
+def _padded_floats(allocation: list[float], n_arms: int) -> np.ndarray:
+    """A version's allocation over all ``n_arms`` arms (arms added after it had 0)."""
+    out = np.zeros(n_arms)
+    out[: len(allocation)] = allocation
+    return out
 
 
 def _sealed_below(session: Session, exp_id: int) -> int:

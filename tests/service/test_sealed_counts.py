@@ -5,7 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
+from sqlalchemy import func, select
 
+from service import stats
+from service.models import Decision, PolicyUpdate
 from service.store import insights, sealed_counts
 from service.store.common import load
 from service.store.sealed_counts import SealedCounts
@@ -22,6 +26,31 @@ def _direct(session, n: int):
     return SealedCounts().versions(session, exp.id, n)  # a new cache: everything read
 
 
+def _srm(session, got, exp_id: int, n: int) -> stats.SRMSums:
+    """The sample-ratio sums of every version: kept (sealed) plus recent."""
+    return got.sealed_srm.padded(n) + sealed_counts.version_srm(session, exp_id, got.recent, n)
+
+
+def _reference_srm(session, exp_id: int, n: int) -> stats.SRMResult:
+    """The test computed from scratch: every version's counts against its allocation."""
+    counts: dict[int, np.ndarray] = {}
+    for v, arm, k in session.execute(
+        select(Decision.policy_version, Decision.arm, func.count())
+        .where(Decision.experiment_id == exp_id, ~Decision.fallback)
+        .group_by(Decision.policy_version, Decision.arm)
+    ):
+        counts.setdefault(v, np.zeros(n))[arm] += k
+    alloc = dict(
+        session.execute(
+            select(PolicyUpdate.seq, PolicyUpdate.allocation).where(
+                PolicyUpdate.experiment_id == exp_id
+            )
+        ).all()
+    )
+    groups = [(c, np.pad(alloc[v], (0, n - len(alloc[v])))) for v, c in counts.items()]
+    return stats.sample_ratio_test(groups, n)
+
+
 def test_kept_counts_equal_a_full_count_as_versions_seal(api, session_factory, monkeypatch):
     monkeypatch.setattr(sealed_counts, "SEAL_S", 0.0)  # every past update seals at once
     api.experiment(reward_window_s=None)
@@ -35,10 +64,16 @@ def test_kept_counts_equal_a_full_count_as_versions_seal(api, session_factory, m
             exp, _ = load(session, "exp")
             got = kept.versions(session, exp.id, 3)
             want = _direct(session, 3)
+            got_srm, want_srm = _srm(session, got, exp.id, 3), _srm(session, want, exp.id, 3)
+            reference = _reference_srm(session, exp.id, 3)
         assert got.fallback == want.fallback
-        assert got.by_version.keys() == want.by_version.keys()
-        for v, c in want.by_version.items():
-            np.testing.assert_array_equal(got.by_version[v], c)
+        np.testing.assert_array_equal(got.per_arm, want.per_arm)
+        for field in ("observed", "expected", "cov"):
+            np.testing.assert_allclose(getattr(got_srm, field), getattr(want_srm, field))
+        result = stats.srm_test(got_srm)
+        np.testing.assert_allclose(result.expected, reference.expected)
+        assert result.statistic == pytest.approx(reference.statistic)
+        assert result.p_value == pytest.approx(reference.p_value)
     assert kept._kept[exp.id].below > 0  # later reads skipped the sealed versions
     assert want.fallback == 15
     # the counts behind /stats and /health are those of the cache
@@ -60,9 +95,14 @@ def test_an_added_arm_pads_the_kept_counts(api, session_factory, monkeypatch):
     with session_factory() as session:
         got = kept.versions(session, exp.id, 4)
         want = _direct(session, 4)
-    assert all(len(c) == 4 for c in got.by_version.values())
-    total = sum(c for c in got.by_version.values())
-    np.testing.assert_array_equal(total, sum(c for c in want.by_version.values()))
+        got_srm = _srm(session, got, exp.id, 4)
+        reference = _reference_srm(session, exp.id, 4)
+    assert len(got.per_arm) == 4
+    np.testing.assert_array_equal(got.per_arm, want.per_arm)
+    assert got.per_arm.sum() == 18
+    np.testing.assert_allclose(got_srm.observed, reference.observed)
+    np.testing.assert_allclose(got_srm.expected, reference.expected)
+    assert stats.srm_test(got_srm).p_value == pytest.approx(reference.p_value)
 
 
 def test_days_are_counted_once_complete(api, session_factory, monkeypatch):
