@@ -26,7 +26,7 @@ from service.store.common import as_utc, load
 from service.store.experiments import SCORED_FUSERS
 from service.store.item_stats import ItemStats, item_stats
 from service.store.learning import OBSERVATION
-from service.store.sealed_counts import SealedCounts, version_srm
+from service.store.sealed_counts import SealedCounts, VersionCounts
 
 NOT_REWARDS = ("none", OBSERVATION)  # observation rows (kind none: zeros of earlier versions)
 # The predicates of the partial indexes ix_rewards_reported and ix_rewards_retried, as
@@ -49,13 +49,13 @@ def allocation(session: Session, key: str) -> AllocationOut:
 
 @dataclass(frozen=True)
 class DecisionCounts:
-    """Decisions per arm (fallback answers apart), and what the sample-ratio test needs:
-    the sums of the sealed versions and the counts per recent version and arm."""
+    """Decisions per arm (fallback answers apart), and the counts per version behind the
+    sample-ratio test (with the process's cache that holds their allocations)."""
 
     per_arm: np.ndarray
     fallback: int
-    sealed_srm: stats.SRMSums
-    recent: dict[int, np.ndarray]
+    versions: VersionCounts
+    source: SealedCounts
 
 
 def decision_counts(
@@ -64,8 +64,9 @@ def decision_counts(
     """One grouped read in the order of ``ix_decisions_experiment_version_arm`` (which holds
     every column it needs, so the table itself is not read); with ``sealed``, of the versions
     it does not hold final counts of yet (:mod:`.sealed_counts`)."""
-    got = (sealed or SealedCounts()).versions(session, exp_id, n_arms)
-    return DecisionCounts(got.per_arm, got.fallback, got.sealed_srm, got.recent)
+    source = sealed or SealedCounts()
+    got = source.versions(session, exp_id, n_arms)
+    return DecisionCounts(got.per_arm, got.fallback, got, source)
 
 
 def experiment_stats(
@@ -140,8 +141,7 @@ def _srm(session: Session, exp: Experiment, counts: DecisionCounts) -> stats.SRM
     if exp.mode == "fuse" and exp.fuser in SCORED_FUSERS:
         observed = counts.per_arm.astype(float)
         return stats.SRMResult(observed, observed.copy(), 0.0, 0, 1.0)
-    recent = version_srm(session, exp.id, counts.recent, n)
-    return stats.srm_test(counts.sealed_srm.padded(n) + recent)
+    return stats.srm_test(counts.source.srm(session, exp.id, counts.versions, n))
 
 
 def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:

@@ -63,26 +63,27 @@ class _Kept:
 @dataclass(frozen=True)
 class VersionCounts:
     """Decisions per arm (fallback answers apart): the sealed versions summed (with their
-    sample-ratio sums), the recent ones per version."""
+    sample-ratio sums), the recent ones per version (``recent_counts[i]``: the
+    non-fallback decisions per arm of version ``recent_versions[i]``)."""
 
     sealed_per_arm: np.ndarray
     sealed_srm: SRMSums
-    recent: dict[int, np.ndarray]  # version -> non-fallback decisions per arm
+    recent_versions: np.ndarray
+    recent_counts: np.ndarray
     fallback: int
 
     @property
     def per_arm(self) -> np.ndarray:
-        out = self.sealed_per_arm.copy()
-        for c in self.recent.values():
-            out += c
-        return out
+        return self.sealed_per_arm + self.recent_counts.sum(axis=0, dtype=np.int64)
 
 
 class SealedCounts:
-    """Per experiment, the decision counts of sealed versions and days (thread-safe)."""
+    """Per experiment, the decision counts of sealed versions and days, and the allocations
+    of recent versions (thread-safe)."""
 
     def __init__(self) -> None:
         self._kept: dict[int, _Kept] = {}
+        self._allocations: dict[int, dict[int, list[float]]] = {}  # exp -> version -> probs
         self._lock = threading.Lock()
 
     def versions(self, session: Session, exp_id: int, n_arms: int) -> VersionCounts:
@@ -93,29 +94,58 @@ class SealedCounts:
             below, fallback = kept.below, kept.fallback
             per_arm, srm = _padded(kept.per_arm, n_arms), kept.srm.padded(n_arms)
         seal = _sealed_below(session, exp_id)
-        fresh: dict[int, np.ndarray] = {}
-        fresh_fallback = 0
-        late_fallback = 0
-        for version, arm, fb, n in session.execute(_COUNTS, {"e": exp_id, "below": below}):
-            v = int(version)
-            if fb:
-                if v < seal:
-                    fresh_fallback += n
-                else:
-                    late_fallback += n
-                continue
-            fresh.setdefault(v, np.zeros(n_arms, dtype=np.int64))[arm] += n
-        sealing = {v: c for v, c in fresh.items() if v < seal}
-        if sealing:
-            per_arm = per_arm + sum(sealing.values())
-            srm = srm + version_srm(session, exp_id, sealing, n_arms)
+        rows = np.asarray(
+            session.execute(_COUNTS, {"e": exp_id, "below": below}).all(), dtype=np.int64
+        ).reshape(-1, 4)  # version, arm, fallback, count
+        version, arm, fb, n = rows.T
+        old = version < seal
+        fresh_fallback = int(n[(fb != 0) & old].sum())
+        late_fallback = int(n[(fb != 0) & ~old].sum())
+        sealed_v, sealed_c = _by_version(version, arm, n, (fb == 0) & old, n_arms)
+        recent_v, recent_c = _by_version(version, arm, n, (fb == 0) & ~old, n_arms)
+        if len(sealed_v):
+            per_arm = per_arm + sealed_c.sum(axis=0)
+            srm = srm + self._srm(session, exp_id, sealed_v, sealed_c, n_arms)
         with self._lock:
             if kept.below == below and seal > below:  # no other thread sealed meanwhile
                 kept.per_arm, kept.srm = per_arm, srm
                 kept.fallback += fresh_fallback
                 kept.below = seal
-        recent = {v: c for v, c in fresh.items() if v >= seal}
-        return VersionCounts(per_arm, srm, recent, fallback + fresh_fallback + late_fallback)
+                cached = self._allocations.get(exp_id, {})
+                self._allocations[exp_id] = {v: p for v, p in cached.items() if v >= seal}
+        return VersionCounts(
+            per_arm, srm, recent_v, recent_c, fallback + fresh_fallback + late_fallback
+        )
+
+    def srm(self, session: Session, exp_id: int, counts: VersionCounts, n_arms: int) -> SRMSums:
+        """The sample-ratio sums of every decision of ``counts``: the sealed ones kept, the
+        recent ones against their versions' allocations (read once per process)."""
+        recent = self._srm(session, exp_id, counts.recent_versions, counts.recent_counts, n_arms)
+        return counts.sealed_srm.padded(n_arms) + recent
+
+    def _srm(
+        self,
+        session: Session,
+        exp_id: int,
+        versions: np.ndarray,
+        counts: np.ndarray,
+        n_arms: int,
+    ) -> SRMSums:
+        """Sums of ``counts[i]`` drawn from the allocation of ``versions[i]`` (a version
+        without a logged allocation is left out)."""
+        with self._lock:
+            known = dict(self._allocations.get(exp_id, {}))
+        missing = [int(v) for v in versions if int(v) not in known]
+        fetched = _allocations(session, exp_id, missing)
+        if fetched:
+            with self._lock:
+                self._allocations.setdefault(exp_id, {}).update(fetched)
+            known.update(fetched)
+        keep = [i for i, v in enumerate(versions) if int(v) in known]
+        if not keep:
+            return SRMSums.zeros(n_arms)
+        probs = np.array([_padded_floats(known[int(versions[i])], n_arms) for i in keep])
+        return SRMSums.of(counts[keep], probs)
 
     def days(self, session: Session, exp_id: int, first: dt.date, last: dt.date) -> list[int]:
         """Decisions on each UTC day from ``first`` to ``last``; only unsealed days are read
@@ -153,23 +183,27 @@ class SealedCounts:
         return out
 
 
-def version_srm(
-    session: Session, exp_id: int, by_version: dict[int, np.ndarray], n_arms: int
-) -> SRMSums:
-    """The sample-ratio sums of decisions counted per version, against the allocation each
-    version logged (a version without a logged allocation is left out)."""
-    versions = sorted(by_version)
-    counts, probs = [], []
+def _by_version(
+    version: np.ndarray, arm: np.ndarray, n: np.ndarray, mask: np.ndarray, n_arms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows under ``mask`` as (versions, counts per version and arm)."""
+    versions, where = np.unique(version[mask], return_inverse=True)
+    counts = np.zeros((len(versions), n_arms), dtype=np.int64)
+    np.add.at(counts, (where, arm[mask]), n[mask])
+    return versions, counts
+
+
+def _allocations(session: Session, exp_id: int, versions: list[int]) -> dict[int, list[float]]:
+    """The logged allocation of each of ``versions`` that has one."""
+    out: dict[int, list[float]] = {}
     for j in range(0, len(versions), CHUNK):
         rows = session.execute(_ALLOCATIONS, {"e": exp_id, "seqs": versions[j : j + CHUNK]}).all()
         # one JSON parse for the chunk: per-row decoding is most of the cost of a long log
         parsed = json.loads("[" + ",".join(text for _, text in rows) + "]")
-        for (seq, _), allocation in zip(rows, parsed, strict=True):
-            counts.append(by_version[int(seq)])
-            probs.append(_padded_floats(allocation, n_arms))
-    if not counts:
-        return SRMSums.zeros(n_arms)
-    return SRMSums.of(np.asarray(counts), np.asarray(probs))
+        out.update(
+            (int(seq), allocation) for (seq, _), allocation in zip(rows, parsed, strict=True)
+        )
+    return out
 
 
 def _padded_floats(allocation: list[float], n_arms: int) -> np.ndarray:

@@ -28,7 +28,7 @@ def _direct(session, n: int):
 
 def _srm(session, got, exp_id: int, n: int) -> stats.SRMSums:
     """The sample-ratio sums of every version: kept (sealed) plus recent."""
-    return got.sealed_srm.padded(n) + sealed_counts.version_srm(session, exp_id, got.recent, n)
+    return SealedCounts().srm(session, exp_id, got, n)
 
 
 def _reference_srm(session, exp_id: int, n: int) -> stats.SRMResult:
@@ -64,7 +64,8 @@ def test_kept_counts_equal_a_full_count_as_versions_seal(api, session_factory, m
             exp, _ = load(session, "exp")
             got = kept.versions(session, exp.id, 3)
             want = _direct(session, 3)
-            got_srm, want_srm = _srm(session, got, exp.id, 3), _srm(session, want, exp.id, 3)
+            got_srm = kept.srm(session, exp.id, got, 3)  # recent allocations: kept too
+            want_srm = _srm(session, want, exp.id, 3)
             reference = _reference_srm(session, exp.id, 3)
         assert got.fallback == want.fallback
         np.testing.assert_array_equal(got.per_arm, want.per_arm)
@@ -119,3 +120,29 @@ def test_days_are_counted_once_complete(api, session_factory, monkeypatch):
     api.decide(unit="later")
     with session_factory() as session:
         assert kept.days(session, exp.id, first, today) == [0, 0, 0, 6]
+
+
+def test_recent_versions_allocations_are_read_once(api, session_factory, monkeypatch):
+    """Nothing seals (the default five minutes): every version is recent; its allocation is
+    read once per process and the test equals one computed from scratch at every step."""
+    api.experiment(reward_window_s=None)
+    kept = SealedCounts()
+    read: list[int] = []
+    fetch = sealed_counts._allocations
+    monkeypatch.setattr(
+        sealed_counts,
+        "_allocations",
+        lambda s, e, versions: read.extend(versions) or fetch(s, e, versions),
+    )
+    for round_ in range(3):
+        made = [api.decide(unit=f"r{round_}-{i}") for i in range(12)]
+        _reward_all(api, made[::3])
+        with session_factory() as session:
+            exp, _ = load(session, "exp")
+            got = kept.versions(session, exp.id, 3)
+            result = stats.srm_test(kept.srm(session, exp.id, got, 3))
+            reference = _reference_srm(session, exp.id, 3)
+        assert kept._kept[exp.id].below == 0 and len(got.recent_versions) == round_ + 1
+        np.testing.assert_allclose(result.expected, reference.expected)
+        assert result.p_value == pytest.approx(reference.p_value)
+    assert sorted(read) == [0, 1, 2]  # each version's allocation, once
