@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from service.store import decisions as decision_store
 
 
 def test_demo_runs_live_allocation_on_sqlite(
@@ -67,7 +69,12 @@ def test_demo_rejects_unknown_mode(tmp_path: Path) -> None:
 def test_demo_fuses_trained_arms_through_the_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Generated data, arms trained, a fuse experiment over HTTP: the learned blend wins."""
+    """Generated data, arms trained, a fuse experiment over HTTP: the learned blend wins.
+
+    The service draws each decision's seed from ``secrets``; here they come from a seeded
+    generator (the demo's requests are sequential), so the run, and its margins, repeat."""
+    gen = random.Random(2026)
+    monkeypatch.setattr(decision_store, "new_seed", lambda: gen.getrandbits(63))
     monkeypatch.delenv("BANDIT_FUSION_DATABASE_URL", raising=False)
     monkeypatch.setenv("BANDIT_FUSION_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
