@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.settings import Settings
+from service.writer_lock import serialize_writers
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -66,7 +67,9 @@ def make_app_engines(settings: Settings) -> AppEngines:
     """The write and read engines of the service for ``settings`` (see :class:`AppEngines`)."""
     if settings.is_sqlite:
         return AppEngines(
-            write=_sqlite_engine(settings, "BEGIN IMMEDIATE", pool_size=1, max_overflow=0),
+            write=_sqlite_engine(
+                settings, "BEGIN IMMEDIATE", pool_size=1, max_overflow=0, take_turns=True
+            ),
             read=_sqlite_engine(settings, "BEGIN", settings.pool_size, query_only=True),
         )
     engine = _postgres_engine(settings)
@@ -79,7 +82,10 @@ def _sqlite_engine(
     pool_size: int,
     max_overflow: int | None = None,
     query_only: bool = False,
+    take_turns: bool = False,
 ) -> Engine:
+    """``take_turns``: the service's write engine, whose transactions queue on a lock file
+    across processes (:mod:`service.writer_lock`)."""
     url = settings.url
     timeout_s = settings.sqlite_busy_timeout_ms / 1000
     engine = create_engine(
@@ -89,6 +95,9 @@ def _sqlite_engine(
         max_overflow=settings.max_overflow if max_overflow is None else max_overflow,
         pool_timeout=max(timeout_s, 1.0),
     )
+    database = engine.url.database
+    if take_turns and database and ":memory:" not in url:
+        serialize_writers(engine, database)  # first: the lock comes before BEGIN IMMEDIATE
     busy = int(settings.sqlite_busy_timeout_ms)
 
     @event.listens_for(engine, "connect")
