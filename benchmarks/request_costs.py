@@ -9,6 +9,10 @@ by process CPU and wall clock. Prints a table and writes
 ``benchmarks/results/request_costs.json``.
 
     python benchmarks/request_costs.py
+    python benchmarks/request_costs.py --history 3000 --json costs_3000.json
+
+``--history N`` first rewards N decisions one by one (N policy versions, all recent): the
+reads' cost on a log that has grown.
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ def timed(f: Callable[[int], Any], n: int) -> tuple[list[Any], float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=300, help="requests of each kind")
+    ap.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="decisions rewarded one by one before the timing (each a policy version): how the"
+        " reads' cost grows with the recent log",
+    )
+    ap.add_argument("--json", type=Path, default=RESULTS, help="write the results here")
     args = ap.parse_args()
     n = args.requests
     rows: dict[str, dict[str, float]] = {}
@@ -66,6 +78,12 @@ def main() -> None:
                 r = c.post(f"{url}/decisions", json={"unit_id": f"u{i}"}, headers=auth)
                 return str(r.json()["decision_id"])
 
+            for i in range(args.history):  # one policy update each: as many versions
+                c.post(
+                    f"{url}/rewards",
+                    json={"decision_id": decide(n + i), "kind": "click"},
+                    headers=auth,
+                )
             made, cpu, wall = timed(decide, n)
             rows["decision"] = {"cpu_ms": cpu, "wall_ms": wall}
             kinds: dict[str, Callable[[int], Any]] = {
@@ -81,16 +99,22 @@ def main() -> None:
                 answers, cpu, wall = timed(f, n)
                 assert all(a.status_code == 200 for a in answers), name
                 rows[name] = {"cpu_ms": cpu, "wall_ms": wall}
-    print(f"{n} requests of each kind, in-process, SQLite; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{n} requests of each kind after {args.history} rewarded decisions, in-process, SQLite;"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
     print("kind            CPU ms   wall ms")
     for name, r in rows.items():
         print(f"{name:<14} {r['cpu_ms']:7.2f} {r['wall_ms']:9.2f}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps({"requests": n, "load_average": os.getloadavg()[0], "kinds": rows}, indent=2)
-        + "\n"
-    )
-    print(f"wrote {RESULTS}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "requests": n,
+        "history": args.history,
+        "load_average": os.getloadavg()[0],
+        "kinds": rows,
+    }
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

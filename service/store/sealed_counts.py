@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import String, bindparam, cast, func, select
@@ -37,11 +38,21 @@ from service.store.common import CHUNK
 SEAL_S = 300.0
 
 # Built once: every /stats and /health runs them.
-_COUNTS = (
+_BY_VERSION = (  # versions [lo, hi): per version, arm and fallback
     select(Decision.policy_version, Decision.arm, Decision.fallback, func.count())
-    .where(Decision.experiment_id == bindparam("e"), Decision.policy_version >= bindparam("below"))
+    .where(
+        Decision.experiment_id == bindparam("e"),
+        Decision.policy_version >= bindparam("lo"),
+        Decision.policy_version < bindparam("hi"),
+    )
     .group_by(Decision.policy_version, Decision.arm, Decision.fallback)
 )
+_TOTALS = (  # versions >= lo: per arm and fallback only (a few rows, whatever the versions)
+    select(Decision.arm, Decision.fallback, func.count())
+    .where(Decision.experiment_id == bindparam("e"), Decision.policy_version >= bindparam("lo"))
+    .group_by(Decision.arm, Decision.fallback)
+)
+_NO_LIMIT = 2**62  # an upper bound above every version
 _ALLOCATIONS = select(PolicyUpdate.seq, cast(PolicyUpdate.allocation, String)).where(
     PolicyUpdate.experiment_id == bindparam("e"),
     PolicyUpdate.seq.in_(bindparam("seqs", expanding=True)),
@@ -62,19 +73,18 @@ class _Kept:
 
 @dataclass(frozen=True)
 class VersionCounts:
-    """Decisions per arm (fallback answers apart): the sealed versions summed (with their
-    sample-ratio sums), the recent ones per version (``recent_counts[i]``: the
-    non-fallback decisions per arm of version ``recent_versions[i]``)."""
+    """Decisions per arm (fallback answers apart): the sealed versions' sums (with their
+    sample-ratio sums), and the recent versions' (``>= recent_from``) totals."""
 
     sealed_per_arm: np.ndarray
     sealed_srm: SRMSums
-    recent_versions: np.ndarray
-    recent_counts: np.ndarray
+    recent_per_arm: np.ndarray
+    recent_from: int
     fallback: int
 
     @property
     def per_arm(self) -> np.ndarray:
-        return self.sealed_per_arm + self.recent_counts.sum(axis=0, dtype=np.int64)
+        return self.sealed_per_arm + self.recent_per_arm
 
 
 class SealedCounts:
@@ -87,40 +97,41 @@ class SealedCounts:
         self._lock = threading.Lock()
 
     def versions(self, session: Session, exp_id: int, n_arms: int) -> VersionCounts:
-        """Every decision counted per arm; only unsealed versions are read (and, when
-        versions seal, their allocations, once)."""
+        """Every decision counted per arm: the sealed versions from the kept sums (versions
+        that seal now are read per version once, with their allocations), the recent ones
+        by one grouped count."""
         with self._lock:
             kept = self._kept.setdefault(exp_id, _Kept())
             below, fallback = kept.below, kept.fallback
             per_arm, srm = _padded(kept.per_arm, n_arms), kept.srm.padded(n_arms)
-        seal = _sealed_below(session, exp_id)
-        rows = np.asarray(
-            session.execute(_COUNTS, {"e": exp_id, "below": below}).all(), dtype=np.int64
-        ).reshape(-1, 4)  # version, arm, fallback, count
-        version, arm, fb, n = rows.T
-        old = version < seal
-        fresh_fallback = int(n[(fb != 0) & old].sum())
-        late_fallback = int(n[(fb != 0) & ~old].sum())
-        sealed_v, sealed_c = _by_version(version, arm, n, (fb == 0) & old, n_arms)
-        recent_v, recent_c = _by_version(version, arm, n, (fb == 0) & ~old, n_arms)
-        if len(sealed_v):
-            per_arm = per_arm + sealed_c.sum(axis=0)
-            srm = srm + self._srm(session, exp_id, sealed_v, sealed_c, n_arms)
-        with self._lock:
-            if kept.below == below and seal > below:  # no other thread sealed meanwhile
-                kept.per_arm, kept.srm = per_arm, srm
-                kept.fallback += fresh_fallback
-                kept.below = seal
-                cached = self._allocations.get(exp_id, {})
-                self._allocations[exp_id] = {v: p for v, p in cached.items() if v >= seal}
-        return VersionCounts(
-            per_arm, srm, recent_v, recent_c, fallback + fresh_fallback + late_fallback
-        )
+        seal = max(_sealed_below(session, exp_id), below)
+        if seal > below:
+            rows = _rows(session, _BY_VERSION, {"e": exp_id, "lo": below, "hi": seal}, 4)
+            version, arm, fb, n = rows.T
+            sealing_fallback = int(n[fb != 0].sum())
+            versions, counts = _by_version(version, arm, n, fb == 0, n_arms)
+            per_arm = per_arm + counts.sum(axis=0)
+            srm = srm + self._srm(session, exp_id, versions, counts, n_arms)
+            with self._lock:
+                if kept.below == below:  # no other thread sealed meanwhile
+                    kept.per_arm, kept.srm = per_arm, srm
+                    kept.fallback += sealing_fallback
+                    kept.below = seal
+                    cached = self._allocations.get(exp_id, {})
+                    self._allocations[exp_id] = {v: p for v, p in cached.items() if v >= seal}
+            fallback += sealing_fallback
+        arm, fb, n = _rows(session, _TOTALS, {"e": exp_id, "lo": seal}, 3).T
+        recent = np.zeros(n_arms, dtype=np.int64)
+        np.add.at(recent, arm[fb == 0], n[fb == 0])
+        return VersionCounts(per_arm, srm, recent, seal, fallback + int(n[fb != 0].sum()))
 
     def srm(self, session: Session, exp_id: int, counts: VersionCounts, n_arms: int) -> SRMSums:
-        """The sample-ratio sums of every decision of ``counts``: the sealed ones kept, the
-        recent ones against their versions' allocations (read once per process)."""
-        recent = self._srm(session, exp_id, counts.recent_versions, counts.recent_counts, n_arms)
+        """The sample-ratio sums of every decision: the sealed ones kept, the recent ones
+        (read per version) against their versions' allocations (read once per process)."""
+        params = {"e": exp_id, "lo": counts.recent_from, "hi": _NO_LIMIT}
+        version, arm, fb, n = _rows(session, _BY_VERSION, params, 4).T
+        versions, per_version = _by_version(version, arm, n, fb == 0, n_arms)
+        recent = self._srm(session, exp_id, versions, per_version, n_arms)
         return counts.sealed_srm.padded(n_arms) + recent
 
     def _srm(
@@ -181,6 +192,13 @@ class SealedCounts:
                 kept.days.update(new)
                 kept.days_before = max(new) + dt.timedelta(days=1)
         return out
+
+
+def _rows(session: Session, statement: Any, params: dict[str, Any], width: int) -> np.ndarray:
+    """The integer rows of a grouped count, as an array (rows become tuples first: numpy
+    reads SQLAlchemy rows element by element, a hundred times slower)."""
+    rows = session.execute(statement, params).all()
+    return np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, width)
 
 
 def _by_version(
