@@ -97,7 +97,7 @@ def _sqlite_engine(
     )
     database = engine.url.database
     if take_turns and database and ":memory:" not in url:
-        serialize_writers(engine, database)  # first: the lock comes before BEGIN IMMEDIATE
+        serialize_writers(engine, database, timeout_s)  # first: before BEGIN IMMEDIATE
     busy = int(settings.sqlite_busy_timeout_ms)
 
     @event.listens_for(engine, "connect")

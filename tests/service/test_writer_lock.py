@@ -16,16 +16,17 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
 
 from service.db import make_app_engines
 from tests.service.conftest import make_settings
 
 
-def _writers(tmp_path: Path, n: int) -> list:
-    settings = make_settings("sqlite", tmp_path)
+def _writers(tmp_path: Path, n: int, **settings_kw: Any) -> list:
+    settings = make_settings("sqlite", tmp_path, **settings_kw)
     engines = [make_app_engines(settings).write for _ in range(n)]
     with engines[0].connect() as conn:
         conn.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
@@ -94,9 +95,8 @@ def test_a_writer_waits_for_the_open_transaction_only(tmp_path, end):
     assert rows == ([1, 2] if end == "commit" else [2])
 
 
-def test_a_killed_writer_frees_the_turn(tmp_path):
-    (engine,) = _writers(tmp_path, 1)
-    database = tmp_path / "test.db"
+def _holder(database: Path) -> subprocess.Popen[str]:
+    """Another process that takes the writers' turn and keeps it (until killed)."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -108,8 +108,14 @@ def test_a_killed_writer_frees_the_turn(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_killed_writer_frees_the_turn(tmp_path):
+    (engine,) = _writers(tmp_path, 1)
+    holder = _holder(tmp_path / "test.db")
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         waited: dict[str, float] = {}
 
         def write() -> None:
@@ -129,3 +135,24 @@ def test_a_killed_writer_frees_the_turn(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_turn_never_handed_over_fails_after_the_busy_timeout(tmp_path):
+    """As SQLite itself would: "database is locked" after ``sqlite_busy_timeout_ms``."""
+    (engine,) = _writers(tmp_path, 1, sqlite_busy_timeout_ms=300)
+    holder = _holder(tmp_path / "test.db")
+    try:
+        start = time.monotonic()
+        with (
+            pytest.raises(exc.OperationalError, match="database is locked"),
+            engine.connect() as conn,
+        ):
+            conn.execute(text("INSERT INTO t VALUES (4)"))
+        assert 0.3 <= time.monotonic() - start < 3
+    finally:
+        holder.kill()
+        holder.wait()
+    with engine.connect() as conn:  # the turn is free again: nothing was left half-done
+        conn.execute(text("INSERT INTO t VALUES (5)"))
+        conn.commit()
+        assert [x for (x,) in conn.execute(text("SELECT x FROM t"))] == [5]
