@@ -24,6 +24,11 @@ from sqlalchemy import Engine, event, exc
 _FD = "writer_lock_fd"  # key of the lock file's descriptor in a pooled connection's info
 
 
+def lock_path(database: str) -> str:
+    """The lock file beside SQLite file ``database``."""
+    return f"{database}-writer.lock"
+
+
 def take(fd: int, timeout_s: float) -> None:
     """Lock ``fd`` exclusively, waiting at most ``timeout_s`` (SQLite's busy timeout: a
     holder that never ends its transaction fails the waiters, as SQLite itself would).
@@ -54,7 +59,7 @@ def serialize_writers(engine: Engine, database: str, timeout_s: float) -> None:
     """Make every transaction of ``engine`` hold ``<database>-writer.lock`` from its BEGIN
     to its COMMIT or ROLLBACK (install before the engine's own ``begin`` listener); a
     writer waits at most ``timeout_s`` for its turn."""
-    path = f"{database}-writer.lock"
+    path = lock_path(database)
     dialect = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback
 

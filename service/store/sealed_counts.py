@@ -155,7 +155,7 @@ class SealedCounts:
         keep = [i for i, v in enumerate(versions) if int(v) in known]
         if not keep:
             return SRMSums.zeros(n_arms)
-        probs = np.array([_padded_floats(known[int(versions[i])], n_arms) for i in keep])
+        probs = np.array([_padded(np.asarray(known[int(versions[i])]), n_arms) for i in keep])
         return SRMSums.of(counts[keep], probs)
 
     def days(self, session: Session, exp_id: int, first: dt.date, last: dt.date) -> list[int]:
@@ -224,13 +224,6 @@ def _allocations(session: Session, exp_id: int, versions: list[int]) -> dict[int
     return out
 
 
-def _padded_floats(allocation: list[float], n_arms: int) -> np.ndarray:
-    """A version's allocation over all ``n_arms`` arms (arms added after it had 0)."""
-    out = np.zeros(n_arms)
-    out[: len(allocation)] = allocation
-    return out
-
-
 def _sealed_below(session: Session, exp_id: int) -> int:
     """Versions below this one are final: the update after them is older than SEAL_S."""
     cutoff = utcnow() - dt.timedelta(seconds=SEAL_S)
@@ -242,9 +235,10 @@ def _sealed_below(session: Session, exp_id: int) -> int:
     return 0 if seq is None else int(seq)
 
 
-def _padded(counts: np.ndarray, n_arms: int) -> np.ndarray:
-    """A copy over ``n_arms`` arms (arms added since were not counted: 0)."""
-    out = np.zeros(n_arms, dtype=np.int64)
-    m = min(len(counts), n_arms)  # (a reader of the arms before an add: fewer arms)
-    out[:m] = counts[:m]
+def _padded(values: np.ndarray, n_arms: int) -> np.ndarray:
+    """A copy over ``n_arms`` arms, of the same dtype: counts, or a version's allocation
+    (arms added since were not counted, or had probability 0: zeros)."""
+    out = np.zeros(n_arms, dtype=values.dtype)
+    m = min(len(values), n_arms)  # (a reader of the arms before an add: fewer arms)
+    out[:m] = values[:m]
     return out

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import exc, text
 
 from service.db import make_app_engines
+from service.writer_lock import lock_path
 from tests.service.conftest import make_settings
 
 
@@ -59,7 +60,7 @@ def _second_waits_for_first(first, second, end) -> tuple[float, float]:
 
 
 def _held(database: Path) -> bool:
-    fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT)
+    fd = os.open(lock_path(str(database)), os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -102,7 +103,7 @@ def _holder(database: Path) -> subprocess.Popen[str]:
             sys.executable,
             "-c",
             "import fcntl, os, sys, time; "
-            f"fd = os.open({str(database) + '-writer.lock'!r}, os.O_RDWR | os.O_CREAT); "
+            f"fd = os.open({lock_path(str(database))!r}, os.O_RDWR | os.O_CREAT); "
             "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
