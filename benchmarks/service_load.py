@@ -341,11 +341,23 @@ def main() -> None:
         help="instead of the two phases: decisions, single rewards and reads (stats, health,"
         " experiment, allocation) mixed 50/25/25 at --rate requests/s from --connections clients",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a further server setting (e.g. decision_group_commit=true); repeatable",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bf-bench-"))
     schema = None
     server_settings: dict[str, Any] = {"settle_interval_s": 0, "auth_cache_ttl_s": 10}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set takes NAME=VALUE, got {item!r}")
+        server_settings[name] = value
     if args.backend == "sqlite":
         settings = Settings(_env_file=None, sqlite_path=tmp / "bench.db", **server_settings)  # type: ignore[call-arg]
     else:
@@ -390,47 +402,50 @@ def main() -> None:
                 )
             )
             mixed["load_average_before"] = round(load_before, 2)
-        load_before = os.getloadavg()[0]
-        cpu0 = _tree_cpu(server.process.pid)
-        dec = asyncio.run(decisions_load(port, auth, args.rate, args.duration, args.connections))
-        dec["server_cpu_ms_per_decision"] = round(
-            (_tree_cpu(server.process.pid) - cpu0) * 1000 / max(dec["ok"], 1), 3
-        )
-        dec["load_average_before"] = round(load_before, 2)
-        ids = dec.pop("decision_ids")
-        # rewards need decisions to point at: log the rest straight into the table
-        extra = max(0, args.rewards - len(ids))
-        with factory() as session:
-            exp_id = session.scalar(text("SELECT id FROM experiments WHERE key = 'bench'"))
-            rows = [
-                {
-                    "id": uuid.uuid4().hex,
-                    "experiment_id": exp_id,
-                    "unit_id": f"x{i}",
-                    "arm": i % 5,
-                    "probabilities": [0.2] * 5,
-                    "policy_version": 0,
-                    "seed": i,
-                    "fallback": False,
-                    "context": None,
-                    "served_items": None,
-                    "created_at": utcnow(),
-                }
-                for i in range(extra)
-            ]
-            if rows:
-                session.execute(insert(Decision), rows)
-                session.commit()
-        reward_ids = ids + [r["id"] for r in rows]
-        cpu0 = _tree_cpu(server.process.pid)
-        rew = asyncio.run(
-            rewards_load(
-                port, auth, reward_ids[: args.rewards], args.batch, args.reward_connections
+        else:
+            load_before = os.getloadavg()[0]
+            cpu0 = _tree_cpu(server.process.pid)
+            dec = asyncio.run(
+                decisions_load(port, auth, args.rate, args.duration, args.connections)
             )
-        )
-        rew["server_cpu_ms_per_1000_rewards"] = round(
-            (_tree_cpu(server.process.pid) - cpu0) * 1e6 / max(rew["acknowledged"], 1), 1
-        )
+            dec["server_cpu_ms_per_decision"] = round(
+                (_tree_cpu(server.process.pid) - cpu0) * 1000 / max(dec["ok"], 1), 3
+            )
+            dec["load_average_before"] = round(load_before, 2)
+            ids = dec.pop("decision_ids")
+            # rewards need decisions to point at: log the rest straight into the table
+            extra = max(0, args.rewards - len(ids))
+            with factory() as session:
+                exp_id = session.scalar(text("SELECT id FROM experiments WHERE key = 'bench'"))
+                rows = [
+                    {
+                        "id": uuid.uuid4().hex,
+                        "experiment_id": exp_id,
+                        "unit_id": f"x{i}",
+                        "arm": i % 5,
+                        "probabilities": [0.2] * 5,
+                        "policy_version": 0,
+                        "seed": i,
+                        "fallback": False,
+                        "context": None,
+                        "served_items": None,
+                        "created_at": utcnow(),
+                    }
+                    for i in range(extra)
+                ]
+                if rows:
+                    session.execute(insert(Decision), rows)
+                    session.commit()
+            reward_ids = ids + [r["id"] for r in rows]
+            cpu0 = _tree_cpu(server.process.pid)
+            rew = asyncio.run(
+                rewards_load(
+                    port, auth, reward_ids[: args.rewards], args.batch, args.reward_connections
+                )
+            )
+            rew["server_cpu_ms_per_1000_rewards"] = round(
+                (_tree_cpu(server.process.pid) - cpu0) * 1e6 / max(rew["acknowledged"], 1), 1
+            )
     if args.mixed:
         _report_mixed(args, mixed, schema)
         return
@@ -479,6 +494,7 @@ def _report_mixed(args: argparse.Namespace, mixed: dict[str, Any], schema: str |
     result = {
         "backend": args.backend,
         "workers": args.workers,
+        "settings": args.set,
         "cpus": os.cpu_count(),
         "mixed": mixed,
     }

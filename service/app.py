@@ -34,6 +34,7 @@ from service.schemas import ServiceHealth
 from service.settings import Settings
 from service.store import learning
 from service.store.decision_groups import DecisionWriter
+from service.store.reward_groups import RewardWriter
 from service.store.sealed_counts import SealedCounts
 
 log = logging.getLogger("bandit_fusion.service")
@@ -53,6 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.decision_group_wait_ms / 1000,
             settings.decision_group_threads,
         )
+    cache = PolicyCache()
+    reward_writer = (
+        RewardWriter(factory, cache, settings.reward_group_max_items)
+        if settings.reward_group_commit
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             if writer is not None:
                 await asyncio.to_thread(writer.close)  # stores what is queued
+            if reward_writer is not None:
+                await asyncio.to_thread(reward_writer.close)  # records what is queued
             app.state.counterfactual_cache.close()
             engines.dispose()
 
@@ -110,7 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.decision_batching
         else None
     )
-    app.state.policy_cache = PolicyCache()
+    app.state.policy_cache = cache
+    app.state.reward_writer = reward_writer  # group commit of single rewards (None: off)
     app.state.background_failures = BackgroundFailures()
     app.state.sealed_counts = SealedCounts()  # final decision counts of the past, per process
     app.state.key_verifier = KeyVerifier(read_factory, settings.auth_cache_ttl_s)

@@ -79,6 +79,16 @@ class Settings(BaseSettings):
         "writing. 0: write at once; a group is then what queued while the previous one was "
         "being written.",
     )
+    reward_group_commit: bool = Field(
+        default=True,
+        description="Record concurrent single rewards in groups: a writer thread takes the "
+        "rewards queued meanwhile and records each experiment's as one batch (one lock, one "
+        "policy update, one commit), and answers each request after that commit (same "
+        "durability; a group that fails is recorded again one reward at a time).",
+    )
+    reward_group_max_items: int = Field(
+        default=200, ge=1, le=2000, description="Most single rewards recorded by one group."
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

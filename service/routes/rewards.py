@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,7 @@ from service.policies import PolicyCache
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import RewardBatch, RewardBatchOut, RewardCreate, RewardOut, Text
 from service.store import rewards as store
+from service.store.reward_groups import RewardWriter
 
 router = APIRouter(prefix="/v1/experiments", tags=["rewards"])
 
@@ -28,6 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = errors(
 
 @router.post("/{key}/rewards", response_model=RewardOut, responses=ERRORS)
 async def post_reward(
+    request: Request,
     key: KeyPath,
     body: RewardCreate,
     response: Response,
@@ -43,10 +46,16 @@ async def post_reward(
     a different body is a 422. A reward for an unknown decision is kept as an orphan and
     answered with 404, as is one naming an item (``item_id`` or ``position``) that its
     decision did not show (status ``unshown``). For a decision with items, the named item's
-    source arm is credited."""
+    source arm is credited. The reward is committed before the answer; concurrent single
+    rewards of one experiment may share a transaction and a policy update (setting
+    ``reward_group_commit``), each still answered with its own result."""
     k = idempotency_key or body.reward_id or uuid.uuid4().hex
-    results, _ = await run_in_threadpool(_record, factory, key, [(k, body)], cache)
-    result = results[0]
+    writer: RewardWriter | None = request.app.state.reward_writer
+    if writer is not None:  # grouped with the rewards queued meanwhile (setting)
+        result = await asyncio.wrap_future(writer.record(key, k, body))
+    else:
+        results, _ = await run_in_threadpool(_record, factory, key, [(k, body)], cache)
+        result = results[0]
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     if result.status == "orphan":

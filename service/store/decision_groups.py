@@ -28,9 +28,6 @@ each of its rows is inserted again on its own, so one bad row fails only its own
 from __future__ import annotations
 
 import json
-import queue
-import threading
-import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +37,9 @@ from sqlalchemy import Connection, Engine, insert, text
 from service.models import Decision
 from service.schemas import DecisionCreate, DecisionOut
 from service.store import decisions
+from service.store.grouping import GroupWriter, fail, resolve
 
 _TABLE = Decision.__table__
-_STOP = object()
 
 
 @dataclass
@@ -56,7 +53,7 @@ class _Pending:
     answer: DecisionOut | None = None
 
 
-class DecisionWriter:
+class DecisionWriter(GroupWriter):
     """Threads that decide and store queued decisions in groups (module docstring).
 
     Parameters
@@ -65,31 +62,18 @@ class DecisionWriter:
         Engine of the store (the service's write engine).
     max_rows
         Most decisions in one group.
-    max_wait_s
-        After the first decision of a group, how long to wait for more before writing
-        (0: write at once what is queued; groups then form only while a write is in flight).
-    threads
-        Groups in flight at once. With one, a decision that arrives while a group is being
-        written waits for it to end before its own group starts; with two, it starts as soon
-        as the other thread is free.
+    max_wait_s, threads
+        As for :class:`~service.store.grouping.GroupWriter`.
     """
+
+    name = "decision writer"
 
     def __init__(
         self, engine: Engine, max_rows: int = 200, max_wait_s: float = 0.0, threads: int = 2
     ) -> None:
-        if max_rows < 1 or threads < 1:
-            raise ValueError("max_rows and threads must be at least 1")
-        if max_wait_s < 0:
-            raise ValueError("max_wait_s must be >= 0")
+        super().__init__(max_rows, max_wait_s, threads)
         self.engine = engine
         self.max_rows = max_rows
-        self.max_wait_s = max_wait_s
-        self.n_threads = threads
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._collecting = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._closed = False
         self.groups = 0  # statements that stored a group (for tests and benchmarks)
         self.rows = 0
 
@@ -111,69 +95,7 @@ class DecisionWriter:
         self._put(_Pending(fut, values=row))
         fut.result()
 
-    def _put(self, item: _Pending) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the decision writer is closed")
-            if not self._threads:  # started on first use: after uvicorn forks its workers
-                for i in range(self.n_threads):
-                    thread = threading.Thread(
-                        target=self._run, name=f"decision-writer-{i}", daemon=True
-                    )
-                    thread.start()
-                    self._threads.append(thread)
-            self._queue.put(item)
-
-    def close(self) -> None:
-        """Store what is queued, then stop the threads (later writes raise)."""
-        with self._lock:
-            self._closed = True
-            for _ in self._threads:  # after every queued decision: all are stored first
-                self._queue.put(_STOP)
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            # one thread collects at a time (the others are writing theirs): a group is
-            # never split between two threads that both wait for it to fill
-            with self._collecting:
-                group, stop = self._collect()
-            if not group:
-                return
-            try:
-                self._store(group)
-            except BaseException as err:  # never leave a request waiting
-                for p in group:
-                    _fail(p.future, err)
-                if not isinstance(err, Exception):
-                    raise
-
-    def _collect(self) -> tuple[list[_Pending], bool]:
-        """The next group (waiting for its first decision), and whether to stop after it."""
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        group = [first]
-        deadline = time.monotonic() + self.max_wait_s
-        while len(group) < self.max_rows:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if item is _STOP:
-                return group, True
-            group.append(item)
-        return group, False
-
-    def _store(self, group: list[_Pending]) -> None:
+    def _write(self, group: list[_Pending]) -> None:
         """Read and draw the group's plain decisions, insert every row in one statement
         (on failure, each row alone), then resolve each future."""
         with self.engine.connect() as conn:
@@ -194,17 +116,17 @@ class DecisionWriter:
                 self.groups += bool(ready)
                 self.rows += len(ready)
             for p in ready:
-                _resolve(p.future, p.answer)
+                resolve(p.future, p.answer)
             return
         for p in ready:  # the group failed: each row alone, so one bad row fails alone
             try:
                 self._insert_alone(p.values or {})
             except Exception as err:
-                _fail(p.future, err)
+                fail(p.future, err)
             else:
                 with self._lock:
                     self.rows += 1
-                _resolve(p.future, p.answer)
+                resolve(p.future, p.answer)
 
     def _insert_alone(self, values: dict[str, Any]) -> None:
         with self.engine.connect() as conn:
@@ -223,13 +145,13 @@ class DecisionWriter:
                 decided = decisions.read_group(conn, [p.request for p in asks if p.request])
             except Exception as err:
                 for p in asks:
-                    _fail(p.future, err)
+                    fail(p.future, err)
                 decided = []
             for p, item in zip(asks, decided, strict=False):
                 if item is None:
-                    _resolve(p.future, None)
+                    resolve(p.future, None)
                 elif isinstance(item, Exception):  # its own error: the others go on
-                    _fail(p.future, item)
+                    fail(p.future, item)
                 else:
                     p.values, p.answer = item
         return [p for p in group if p.values is not None]
@@ -287,16 +209,3 @@ def _execute(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_PG_INSERT_DECISIONS, arrays)
     else:
         conn.execute(insert(_TABLE), rows)  # type: ignore[arg-type]
-
-
-def _resolve(future: Future[Any], answer: Any) -> None:
-    """Answer a request, unless it is gone (its task cancelled, e.g. at shutdown): the
-    others of its group are answered all the same."""
-    if not future.done():
-        future.set_result(answer)
-
-
-def _fail(future: Future[Any], err: BaseException) -> None:
-    """Fail a request with ``err``, unless it is gone (see :func:`_resolve`)."""
-    if not future.done():
-        future.set_exception(err)

@@ -144,18 +144,23 @@ class SealedCounts:
     ) -> SRMSums:
         """Sums of ``counts[i]`` drawn from the allocation of ``versions[i]`` (a version
         without a logged allocation is left out)."""
-        with self._lock:
-            known = dict(self._allocations.get(exp_id, {}))
-        missing = [int(v) for v in versions if int(v) not in known]
+        wanted = versions.tolist()
+        with self._lock:  # (another thread only adds to this dict, or replaces it)
+            known = self._allocations.get(exp_id, {})
+            missing = [v for v in wanted if v not in known]
         fetched = _allocations(session, exp_id, missing)
         if fetched:
             with self._lock:
                 self._allocations.setdefault(exp_id, {}).update(fetched)
-            known.update(fetched)
-        keep = [i for i, v in enumerate(versions) if int(v) in known]
+        found = [fetched[v] if v in fetched else known.get(v) for v in wanted]
+        keep = [i for i, allocation in enumerate(found) if allocation is not None]
+        rows = [allocation for allocation in found if allocation is not None]
         if not keep:
             return SRMSums.zeros(n_arms)
-        probs = np.array([_padded(np.asarray(known[int(versions[i])]), n_arms) for i in keep])
+        if all(len(r) == n_arms for r in rows):  # (as long as no arm was added since)
+            probs = np.array(rows, dtype=float)
+        else:
+            probs = np.array([_padded(np.asarray(r, dtype=float), n_arms) for r in rows])
         return SRMSums.of(counts[keep], probs)
 
     def days(self, session: Session, exp_id: int, first: dt.date, last: dt.date) -> list[int]:
@@ -197,7 +202,7 @@ class SealedCounts:
 def _rows(session: Session, statement: Any, params: dict[str, Any], width: int) -> np.ndarray:
     """The integer rows of a grouped count, as an array (rows become tuples first: numpy
     reads SQLAlchemy rows element by element, a hundred times slower)."""
-    rows = session.execute(statement, params).all()
+    rows = session.connection().execute(statement, params).all()  # Core: no ORM loading
     return np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, width)
 
 
