@@ -25,6 +25,12 @@ class Invalid(ServiceError):
     status_code = 422
 
 
+class Unavailable(ServiceError):
+    """The request could not be served in time; nothing was stored, it may be retried."""
+
+    status_code = 503
+
+
 def printable(message: str) -> str:
     """``message`` with anything UTF-8 cannot encode (a lone surrogate echoed from the
     input) escaped, so that an error answer can always be sent."""

@@ -23,7 +23,16 @@ router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
     "/{key}/decisions",
     response_model=DecisionOut,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(KEYED, BODY, 404, 409, s409="Paused or stopped and set to reject."),
+    responses=errors(
+        KEYED,
+        BODY,
+        404,
+        409,
+        503,
+        s409="Paused or stopped and set to reject.",
+        s503="The decision took longer than its deadline (5 s from reading the policy to "
+        "storing the row): nothing stored, retry it.",
+    ),
 )
 async def decide(
     request: Request,
@@ -34,7 +43,8 @@ async def decide(
     _key: WriteKey,
 ) -> Response:
     """Choose an arm for a unit. The decision (with the probability of every arm and the
-    policy version) is committed before the response is sent.
+    policy version) is committed before the response is sent. A decision whose row cannot
+    be stored within 5 s of reading the policy is refused with 503 and stores nothing.
 
     With items scored live, the header ``X-Batch-Size`` says how many decisions were scored
     together (micro-batching, setting ``decision_batching``); it is absent when every list

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from service.errors import NotFound
+from service.errors import NotFound, Unavailable
 from service.models import Experiment, PolicyState
 
 CHUNK = 500  # IN-list size for look-ups
+
+#: Most seconds from a decision's read of its experiment (the policy version it draws from)
+#: to the insert of its row. A decision that takes longer is refused with 503 and stores
+#: nothing, so no decision of a version can be stored long after the next update: this is
+#: what lets :mod:`.sealed_counts` treat a version (and a day) as final soon after.
+DECISION_DEADLINE_S = 5.0
+
+
+def check_deadline(read_at: float) -> None:
+    """:class:`~service.errors.Unavailable` if more than :data:`DECISION_DEADLINE_S` passed
+    since ``read_at`` (``time.monotonic()`` when the decision read its experiment)."""
+    waited = time.monotonic() - read_at
+    if waited > DECISION_DEADLINE_S:
+        raise Unavailable(
+            f"the decision took {waited:.1f} s from reading its policy to storing its row, "
+            f"above the limit of {DECISION_DEADLINE_S:g} s; nothing was stored: retry it"
+        )
 
 
 def as_utc(d: dt.datetime) -> dt.datetime:

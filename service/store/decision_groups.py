@@ -28,15 +28,18 @@ each of its rows is inserted again on its own, so one bad row fails only its own
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
+from service.errors import Unavailable
 from service.models import Decision
 from service.schemas import DecisionCreate, DecisionOut
 from service.store import decisions
+from service.store.common import check_deadline
 from service.store.grouping import GroupWriter, fail, resolve
 
 _TABLE = Decision.__table__
@@ -51,6 +54,7 @@ class _Pending:
     values: dict[str, Any] | None = None
     request: tuple[str, DecisionCreate] | None = None
     answer: DecisionOut | None = None
+    read_at: float = 0.0  # time.monotonic() when the decision read its experiment
 
 
 class DecisionWriter(GroupWriter):
@@ -88,11 +92,13 @@ class DecisionWriter(GroupWriter):
         self._put(_Pending(fut, request=(key, body)))
         return fut
 
-    def write(self, row: dict[str, Any]) -> None:
-        """Store one decision row; return once it is committed, or raise the database's
-        error for this row (other rows of its group are not affected)."""
+    def write(self, row: dict[str, Any], read_at: float) -> None:
+        """Store one decision row that read its experiment at ``read_at``
+        (``time.monotonic()``); return once it is committed, or raise the database's error
+        for this row (other rows of its group are not affected), or
+        :class:`~service.errors.Unavailable` past the decision deadline (nothing stored)."""
         fut: Future[None] = Future()
-        self._put(_Pending(fut, values=row))
+        self._put(_Pending(fut, values=row, read_at=read_at))
         fut.result()
 
     def _write(self, group: list[_Pending]) -> None:
@@ -103,11 +109,11 @@ class DecisionWriter(GroupWriter):
                 # autocommit: the read needs no transaction, and the one INSERT statement
                 # is atomic and committed when it returns (one round trip each)
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                ready = self._read(conn, group)
+                ready = _in_time(self._read(conn, group))
                 ok = _insert_all(conn, ready)
             else:
                 with conn.begin() as tx:  # BEGIN IMMEDIATE: read and write in one lock
-                    ready = self._read(conn, group)
+                    ready = _in_time(self._read(conn, group))
                     ok = _insert_all(conn, ready)
                     if not ok:
                         tx.rollback()
@@ -120,6 +126,7 @@ class DecisionWriter(GroupWriter):
             return
         for p in ready:  # the group failed: each row alone, so one bad row fails alone
             try:
+                check_deadline(p.read_at)
                 self._insert_alone(p.values or {})
             except Exception as err:
                 fail(p.future, err)
@@ -142,6 +149,7 @@ class DecisionWriter(GroupWriter):
         asks = [p for p in group if p.request is not None]
         if asks:
             try:
+                read_at = time.monotonic()  # (before the read: the bound is conservative)
                 decided = decisions.read_group(conn, [p.request for p in asks if p.request])
             except Exception as err:
                 for p in asks:
@@ -154,7 +162,22 @@ class DecisionWriter(GroupWriter):
                     fail(p.future, item)
                 else:
                     p.values, p.answer = item
+                    p.read_at = read_at
         return [p for p in group if p.values is not None]
+
+
+def _in_time(ready: list[_Pending]) -> list[_Pending]:
+    """The rows of ``ready`` still within the decision deadline (see
+    :func:`~service.store.common.check_deadline`); the others are answered 503 here."""
+    out = []
+    for p in ready:
+        try:
+            check_deadline(p.read_at)
+        except Unavailable as err:
+            fail(p.future, err)
+        else:
+            out.append(p)
+    return out
 
 
 def _insert_all(conn: Connection, ready: list[_Pending]) -> bool:

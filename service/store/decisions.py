@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from service.recommenders import ItemRequest, Recommender
 from service.schemas import DecisionCreate, DecisionOut, ItemOut
 from service.serving import Served, backing, serve_allocate
 from service.store.arms import fuse_active, serving_arms
+from service.store.common import check_deadline
 
 if TYPE_CHECKING:
     from service.store.decision_groups import DecisionWriter
@@ -92,6 +94,7 @@ def decide(
         conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     else:
         conn = session.connection()
+    read_at = time.monotonic()  # (before the read: the deadline bound is conservative)
     row = conn.execute(_DECIDE, {"key": key}).one_or_none()
     if row is None:
         raise NotFound(f"no experiment with key {key!r}")
@@ -131,11 +134,12 @@ def decide(
             conn = session.connection()
     values = _values(row.id, body, arm, probabilities, row.version, seed, fallback, served)
     if writer is None:
+        check_deadline(read_at)  # (on SQLite under the write lock: the commit follows)
         conn.execute(_INSERT_DECISION, values)
         session.commit()
     else:
         session.rollback()  # nothing written here; the connection goes back to the pool
-        writer.write(values)
+        writer.write(values, read_at)
     return _out(key, body, arms, values, served)
 
 

@@ -4,7 +4,7 @@ A reward runs under its experiment's policy-state lock (:func:`service.store.com
 a row lock on PostgreSQL, the database's write lock on SQLite. Taken one reward at a time,
 the lock is held through each reward's reads, its policy update (a Thompson allocation is a
 quadrature) and its commit, so under load the rewards of one experiment queue for it and
-each pays the whole cost again. :class:`RewardWriter` has writer threads (two by default) in
+each pays the whole cost again. :class:`RewardWriter` has a writer thread (or more) in
 each process; one at a time takes every single reward queued meanwhile (up to
 ``max_items``), then, for each experiment among them, records its rewards with
 :func:`service.store.rewards.record_rewards` as one batch: one lock, one policy update, one
@@ -50,8 +50,12 @@ class RewardWriter(GroupWriter):
     cache
         The process's policy cache (shared with the other writers of the process).
     max_items, max_wait_s, threads
-        As for :class:`~service.store.grouping.GroupWriter`. With two threads, rewards of
-        another experiment need not wait for the first one's lock.
+        As for :class:`~service.store.grouping.GroupWriter`. One thread by default: the
+        rewards of one experiment queue for its lock anyway, and while the thread holds it
+        the next group gathers (measured on PostgreSQL with two workers at 200 requests/s:
+        group transactions p99 55-66 ms with one thread, 112-121 ms with two, which also
+        took turns on the lock with each other). With more, the rewards of another
+        experiment need not wait for the first one's transaction.
     """
 
     name = "reward writer"
@@ -62,7 +66,7 @@ class RewardWriter(GroupWriter):
         cache: PolicyCache,
         max_items: int = 200,
         max_wait_s: float = 0.0,
-        threads: int = 2,
+        threads: int = 1,
     ) -> None:
         super().__init__(max_items, max_wait_s, threads)
         self.factory = factory

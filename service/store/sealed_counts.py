@@ -4,19 +4,23 @@ The dashboard and ``/stats`` need every decision counted per policy version and 
 day). Read from ``decisions`` each time, that is a scan of the experiment's whole index:
 about a second for a million decisions. But the counts of the past do not change:
 
-* a decision carries the policy version it read, and it is stored within its request, so
-  once update ``v + 1`` is older than :data:`SEAL_S` no decision of version ``v`` or below
-  can still arrive;
-* a decision's ``created_at`` is taken within its request too, so a UTC day that ended more
-  than :data:`SEAL_S` ago is complete.
+* a decision carries the policy version it read, and it must store its row within
+  :data:`~service.store.common.DECISION_DEADLINE_S` (5 s) of that read or it is refused
+  (503, nothing stored), so once update ``v + 1`` is older than :data:`SEAL_S` no decision
+  of version ``v`` or below can still arrive;
+* a decision's ``created_at`` is taken after that read, so a UTC day that ended more than
+  :data:`SEAL_S` ago is complete.
 
 :class:`SealedCounts` keeps those final counts per experiment and reads from the database
 only the versions and days after them: an index range of the recent decisions. Nothing
 deletes decisions, so a kept count is never stale. Each worker process has its own copy
 (``app.state.sealed_counts``); the first read of an experiment in a process is a full one.
 
-The request bound behind :data:`SEAL_S` (five minutes) is far above the service's own waits
-(database locks and pool timeouts are seconds), so the counts are exact.
+:data:`SEAL_S` (30 s) is the deadline plus 25 s for what the deadline's check cannot see: a
+stall between the check and the commit, the end of the update's own transaction after its
+time stamp, and the difference between the clocks of replicas (an update's time and the
+reader's clock may come from different hosts). The recent range that every ``/health``
+reads is then the decisions of the last half minute of updates, whatever the log's length.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from sqlalchemy.orm import Session
 
 from service.models import Decision, PolicyUpdate, utcnow
 from service.stats import SRMSums
-from service.store.common import CHUNK
+from service.store.common import CHUNK, DECISION_DEADLINE_S
 
-SEAL_S = 300.0
+SEAL_S = DECISION_DEADLINE_S + 25.0
 
 # Built once: every /stats and /health runs them.
 _BY_VERSION = (  # versions [lo, hi): per version, arm and fallback

@@ -17,10 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import String, cast, create_engine, exc, select, text
 
 from service.app import create_app
-from service.db import make_engine
+from service.db import make_engine, make_sessionmaker
+from service.errors import Unavailable
 from service.models import Decision, utcnow
 from service.settings import Settings
+from service.store import common
 from service.store import decisions as decision_store
+from service.store.common import DECISION_DEADLINE_S
 from service.store.decision_groups import DecisionWriter
 from tests.service.conftest import PG_URL, Api, make_settings
 
@@ -181,7 +184,7 @@ def test_a_failing_row_fails_alone(api, db):
     def one(row: dict[str, Any]) -> Exception | None:
         start.wait()
         try:
-            writer.write(row)
+            writer.write(row, time.monotonic())
         except Exception as err:
             return err
         return None
@@ -209,7 +212,10 @@ def test_close_stores_what_is_queued_then_refuses(api, db):
     with engine.connect() as conn:
         exp_id = conn.execute(text("SELECT id FROM experiments WHERE key = 'exp'")).scalar_one()
     writer = DecisionWriter(engine, max_rows=10, max_wait_s=0.2)
-    threads = [threading.Thread(target=writer.write, args=(_row(exp_id, i),)) for i in range(5)]
+    threads = [
+        threading.Thread(target=writer.write, args=(_row(exp_id, i), time.monotonic()))
+        for i in range(5)
+    ]
     for t in threads:
         t.start()
     time.sleep(0.05)
@@ -218,8 +224,60 @@ def test_close_stores_what_is_queued_then_refuses(api, db):
         t.join()
     assert writer.rows == 5
     with pytest.raises(RuntimeError, match="closed"):
-        writer.write(_row(exp_id, 99))
+        writer.write(_row(exp_id, 99), time.monotonic())
     engine.dispose()
+
+
+def test_a_row_past_the_decision_deadline_is_refused_alone(api, db):
+    """A queued row whose decision read its experiment more than the deadline ago gets 503
+    (:class:`Unavailable`) and is not stored; the rest of its group is."""
+    api.experiment()
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        exp_id = conn.execute(text("SELECT id FROM experiments WHERE key = 'exp'")).scalar_one()
+    writer = DecisionWriter(engine, max_rows=3, max_wait_s=30)
+    now = time.monotonic()
+    reads = [now, now - DECISION_DEADLINE_S - 1, now]
+    start = threading.Barrier(3)
+
+    def one(i: int) -> Exception | None:
+        start.wait()
+        try:
+            writer.write(_row(exp_id, i), reads[i])
+        except Exception as err:
+            return err
+        return None
+
+    with ThreadPoolExecutor(3) as pool:
+        errors = list(pool.map(one, range(3)))
+    writer.close()
+    assert errors[0] is None and errors[2] is None
+    assert isinstance(errors[1], Unavailable) and "nothing was stored" in str(errors[1])
+    with engine.connect() as conn:
+        stored = conn.execute(select(Decision.unit_id).where(Decision.unit_id.like("w%")))
+        assert sorted(stored.scalars()) == ["w0", "w2"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_decision_past_its_deadline_answers_503_and_stores_nothing(
+    db, keys, monkeypatch, grouped
+):
+    """Through the API, grouped or not: with the deadline already passed at the insert, the
+    answer is 503 with a message, and the log is as before."""
+    with TestClient(_app(db, grouped)) as client:
+        api = Api(client, keys)
+        api.experiment()
+        api.decide()
+        monkeypatch.setattr(common, "DECISION_DEADLINE_S", -1.0)
+        r = api.post("/v1/experiments/exp/decisions", {"unit_id": "late"}, scope="write")
+        assert r.status_code == 503, r.text
+        assert "above the limit" in r.json()["detail"]
+        monkeypatch.undo()
+        assert api.decide(unit="after")["fallback"] is False
+    with make_sessionmaker(make_engine(db))() as session:
+        units = session.scalars(select(Decision.unit_id)).all()
+    assert sorted(units) == ["after", "u1"]
 
 
 @pytest.mark.postgres
