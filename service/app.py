@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cache = PolicyCache()
     reward_writer = (
         RewardWriter(factory, cache, settings.reward_group_max_items)
-        if settings.reward_group_commit
+        if settings.group_rewards
         else None
     )
 

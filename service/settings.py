@@ -79,12 +79,14 @@ class Settings(BaseSettings):
         "writing. 0: write at once; a group is then what queued while the previous one was "
         "being written.",
     )
-    reward_group_commit: bool = Field(
-        default=True,
+    reward_group_commit: bool | None = Field(
+        default=None,
         description="Record concurrent single rewards in groups: a writer thread takes the "
         "rewards queued meanwhile and records each experiment's as one batch (one lock, one "
         "policy update, one commit), and answers each request after that commit (same "
-        "durability; a group that fails is recorded again one reward at a time).",
+        "durability; a group that fails is recorded again one reward at a time). Unset: on "
+        "for PostgreSQL, off for SQLite (there rewards do not queue for a row lock; measured "
+        "no gain).",
     )
     reward_group_max_items: int = Field(
         default=200, ge=1, le=2000, description="Most single rewards recorded by one group."
@@ -225,4 +227,12 @@ class Settings(BaseSettings):
         backend's default: PostgreSQL yes, SQLite no)."""
         if self.decision_group_commit is not None:
             return self.decision_group_commit
+        return not self.is_sqlite
+
+    @property
+    def group_rewards(self) -> bool:
+        """Whether single rewards are recorded in groups (``reward_group_commit``, else the
+        backend's default: PostgreSQL yes, SQLite no)."""
+        if self.reward_group_commit is not None:
+            return self.reward_group_commit
         return not self.is_sqlite

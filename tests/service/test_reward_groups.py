@@ -151,7 +151,8 @@ def test_concurrent_rewards_answered_after_their_commit(db, keys):
     learned once, and the live policy equal to its rebuild."""
     n = 40
     engine = create_engine(db.url, connect_args=_connect_args(db))
-    with TestClient(create_app(db.model_copy(update={"pool_size": 20}))) as client:
+    settings = db.model_copy(update={"pool_size": 20, "reward_group_commit": True})
+    with TestClient(create_app(settings)) as client:
         api = Api(client, keys)
         api.experiment()
         ids = _decisions(api, "exp", n)
@@ -183,10 +184,12 @@ def test_concurrent_rewards_answered_after_their_commit(db, keys):
         assert_log_replays(session, "exp", n)
 
 
-def test_setting_off_records_each_reward_alone(db, keys):
+def test_default_is_on_for_postgresql_only(db, keys, backend):
+    assert db.group_rewards is (backend == "postgresql")
+    assert db.model_copy(update={"reward_group_commit": True}).group_rewards
     app = create_app(db.model_copy(update={"reward_group_commit": False}))
     assert app.state.reward_writer is None
-    with TestClient(app) as client:
+    with TestClient(app) as client:  # each reward alone, in the threadpool
         api = Api(client, keys)
         api.experiment()
         (did,) = _decisions(api, "exp", 1)
