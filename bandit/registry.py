@@ -55,7 +55,19 @@ class PolicySpec:
 _BASE_KEYWORDS = {"seed", "stats", "constraints", "n_arms"}
 
 
-def _keyword_names(cls: type) -> set[str]:
+_KEYWORDS: dict[type, frozenset[str]] = {}  # class -> its keywords (see _keyword_names)
+
+
+def _keyword_names(cls: type) -> frozenset[str]:
+    """The keyword parameters of ``cls``'s constructors, computed once per class
+    (``inspect.signature`` is slow, and every restore of a stored policy asks)."""
+    names = _KEYWORDS.get(cls)
+    if names is None:
+        names = _KEYWORDS[cls] = _signature_names(cls)
+    return names
+
+
+def _signature_names(cls: type) -> frozenset[str]:
     names: set[str] = set()
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -64,7 +76,7 @@ def _keyword_names(cls: type) -> set[str]:
         for p in inspect.signature(init).parameters.values():
             if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"):
                 names.add(p.name)
-    return names - {"stats", "constraints"}
+    return frozenset(names - {"stats", "constraints"})
 
 
 _SPECS = [

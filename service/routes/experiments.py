@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from service.deps import (
     AdminKey,
@@ -14,6 +14,7 @@ from service.deps import (
     ReadKey,
     ReadSessionDep,
     SessionDep,
+    in_read_session,
     not_covered,
 )
 from service.routes.responses import BODY, KEYED, errors
@@ -62,8 +63,8 @@ def list_experiments(
 
 
 @router.get("/{key}", response_model=ExperimentOut, responses=errors(KEYED, 404))
-def read_experiment(key: KeyPath, session: ReadSessionDep, _key: ReadKey) -> ExperimentOut:
-    return store.get_experiment(session, key)
+async def read_experiment(key: KeyPath, request: Request, _key: ReadKey) -> ExperimentOut:
+    return await in_read_session(request, store.get_experiment, key)
 
 
 def _action(action: str, doc: str) -> None:
