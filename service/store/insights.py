@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import bindparam, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from service import models, stats
@@ -144,25 +144,36 @@ def _srm(session: Session, exp: Experiment, counts: DecisionCounts) -> stats.SRM
     return stats.srm_test(counts.source.srm(session, exp.id, counts.versions, n))
 
 
+# Built once (see .common): every /health runs them.
+_REWARDS_BY_STATUS = (
+    select(Reward.status, func.count())
+    .where(Reward.experiment_id == bindparam("e"), REPORTED)
+    .group_by(Reward.status)
+)
+_DUPLICATES = select(func.coalesce(func.sum(Reward.duplicates), 0)).where(
+    Reward.experiment_id == bindparam("e"), RETRIED
+)
+_LAST_UPDATE = select(func.max(PolicyUpdate.created_at)).where(
+    PolicyUpdate.experiment_id == bindparam("e")
+)
+_PENDING = select(func.count()).where(
+    Decision.experiment_id == bindparam("e"),
+    Decision.created_at >= bindparam("low"),
+    ~Decision.fallback,
+    ~exists().where(
+        Reward.decision_id == Decision.id,
+        Reward.experiment_id == bindparam("e"),
+        Reward.learned,
+    ),
+)
+
+
 def _pending(session: Session, exp: Experiment, state: PolicyState) -> int:
     """Decisions after the settling watermark still waiting for a learned reward."""
     if exp.reward_window_s is None:
         return 0
     low = state.settled_until or exp.created_at
-    rewarded = exists().where(
-        Reward.decision_id == Decision.id, Reward.experiment_id == exp.id, Reward.learned
-    )
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Decision.experiment_id == exp.id,
-                Decision.created_at >= low,
-                ~Decision.fallback,
-                ~rewarded,
-            )
-        )
-        or 0
-    )
+    return int(session.connection().execute(_PENDING, {"e": exp.id, "low": low}).scalar() or 0)
 
 
 def health(
@@ -179,21 +190,10 @@ def health(
     made = made or decision_counts(session, exp.id, len(exp.arms), sealed)
     srm = _srm(session, exp, made)
     decisions, fallback = int(made.per_arm.sum()), made.fallback
-    counts = dict(
-        session.execute(
-            select(Reward.status, func.count())
-            .where(Reward.experiment_id == exp.id, REPORTED)
-            .group_by(Reward.status)
-        ).all()
-    )
-    dups = session.scalar(
-        select(func.coalesce(func.sum(Reward.duplicates), 0)).where(
-            Reward.experiment_id == exp.id, RETRIED
-        )
-    )
-    last = session.scalar(
-        select(func.max(PolicyUpdate.created_at)).where(PolicyUpdate.experiment_id == exp.id)
-    )
+    conn = session.connection()  # Core: these return plain values
+    counts = dict(conn.execute(_REWARDS_BY_STATUS, {"e": exp.id}).all())
+    dups = conn.execute(_DUPLICATES, {"e": exp.id}).scalar()
+    last = conn.execute(_LAST_UPDATE, {"e": exp.id}).scalar()
     return HealthOut(
         experiment=key,
         status=exp.status,

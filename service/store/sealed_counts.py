@@ -57,6 +57,9 @@ _TOTALS = (  # versions >= lo: per arm and fallback only (a few rows, whatever t
     .group_by(Decision.arm, Decision.fallback)
 )
 _NO_LIMIT = 2**62  # an upper bound above every version
+_SEALED_BELOW = select(func.max(PolicyUpdate.seq)).where(
+    PolicyUpdate.experiment_id == bindparam("e"), PolicyUpdate.created_at < bindparam("cutoff")
+)
 _ALLOCATIONS = select(PolicyUpdate.seq, cast(PolicyUpdate.allocation, String)).where(
     PolicyUpdate.experiment_id == bindparam("e"),
     PolicyUpdate.seq.in_(bindparam("seqs", expanding=True)),
@@ -236,11 +239,7 @@ def _allocations(session: Session, exp_id: int, versions: list[int]) -> dict[int
 def _sealed_below(session: Session, exp_id: int) -> int:
     """Versions below this one are final: the update after them is older than SEAL_S."""
     cutoff = utcnow() - dt.timedelta(seconds=SEAL_S)
-    seq = session.scalar(
-        select(func.max(PolicyUpdate.seq)).where(
-            PolicyUpdate.experiment_id == exp_id, PolicyUpdate.created_at < cutoff
-        )
-    )
+    seq = session.connection().execute(_SEALED_BELOW, {"e": exp_id, "cutoff": cutoff}).scalar()
     return 0 if seq is None else int(seq)
 
 
