@@ -14,6 +14,7 @@ from service.deps import KeyPath, ModelsDep, SettingsDep, WriteKey
 from service.routes.responses import BODY, KEYED, errors
 from service.schemas import DecisionCreate, DecisionOut
 from service.store import decisions
+from service.store.common import DECISION_DEADLINE_S
 from service.store.decision_groups import DecisionWriter
 
 router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
@@ -30,8 +31,8 @@ router = APIRouter(prefix="/v1/experiments", tags=["decisions"])
         409,
         503,
         s409="Paused or stopped and set to reject.",
-        s503="The decision took longer than its deadline (5 s from reading the policy to "
-        "storing the row): nothing stored, retry it.",
+        s503=f"The decision took longer than its deadline ({DECISION_DEADLINE_S:g} s from "
+        "reading the policy to storing the row): nothing stored, retry it.",
     ),
 )
 async def decide(

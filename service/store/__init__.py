@@ -1,22 +1,25 @@
 """The experiment store: every read and write of the database, one module per route group.
 
-==================  ==============================================================
-:mod:`.experiments`  create, list, read, pause / resume / stop
-:mod:`.arms`         arms added to or retired from a running experiment
-:mod:`.decisions`    choose an arm and log the decision (the hot path)
-:mod:`.rewards`      record clicks and conversions (idempotent, one locked transaction)
-:mod:`.learning`     the locked policy update shared by rewards and settling
-:mod:`.slots`        a fused decision's observations (per slot; fractional credit)
-:mod:`.position`     optional position correction of those observations
-:mod:`.audit`        rebuild a policy from the log and compare it with the live one
-:mod:`.series`       per-update per-arm cumulative aggregates (the dashboard's time series)
-:mod:`.dashboard`    the dashboard pages' reads: experiments list, down-sampled time series
-:mod:`.insights`     allocation, per-arm statistics, health (sample-ratio test, counts)
-:mod:`.item_stats`   items shown and credited per arm, click rate per position
-:mod:`.keys`         scoped API keys (only their SHA-256 is stored)
-:mod:`.rows`         typed rows that travel between these modules, and their bulk writes
-:mod:`.common`       look-ups and conversions shared by the modules above
-==================  ==============================================================
+=======================  ======================================================================
+:mod:`.experiments`      create, list, read, pause / resume / stop
+:mod:`.arms`             arms added to or retired from a running experiment
+:mod:`.decisions`        choose an arm and log the decision (the hot path)
+:mod:`.rewards`          record clicks and conversions (idempotent, one locked transaction)
+:mod:`.decision_groups`  group commit of concurrent decisions (one read, one INSERT)
+:mod:`.reward_groups`    group commit of concurrent single rewards (one locked batch)
+:mod:`.grouping`         the writer threads both group commits share
+:mod:`.learning`         the locked policy update shared by rewards and settling
+:mod:`.slots`            a fused decision's observations (per slot; fractional credit)
+:mod:`.position`         optional position correction of those observations
+:mod:`.audit`            rebuild a policy from the log and compare it with the live one
+:mod:`.series`           per-update per-arm cumulative aggregates (the dashboard's time series)
+:mod:`.dashboard`        the dashboard pages' reads: experiments list, down-sampled time series
+:mod:`.insights`         allocation, per-arm statistics, health (sample-ratio test, counts)
+:mod:`.item_stats`       items shown and credited per arm, click rate per position
+:mod:`.keys`             scoped API keys (only their SHA-256 is stored)
+:mod:`.rows`             typed rows that travel between these modules, and their bulk writes
+:mod:`.common`           look-ups and conversions shared by the modules above
+=======================  ======================================================================
 
 Learning under concurrency
 --------------------------

@@ -75,6 +75,8 @@ class DecisionWriter(GroupWriter):
     def __init__(
         self, engine: Engine, max_rows: int = 200, max_wait_s: float = 0.0, threads: int = 2
     ) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1")
         super().__init__(max_rows, max_wait_s, threads)
         self.engine = engine
         self.max_rows = max_rows
