@@ -223,16 +223,14 @@ class Settings(BaseSettings):
 
     @property
     def group_decisions(self) -> bool:
-        """Whether decisions are committed in groups (``decision_group_commit``, else the
-        backend's default: PostgreSQL yes, SQLite no)."""
-        if self.decision_group_commit is not None:
-            return self.decision_group_commit
-        return not self.is_sqlite
+        """Whether decisions are committed in groups (``decision_group_commit``)."""
+        return self._grouped(self.decision_group_commit)
 
     @property
     def group_rewards(self) -> bool:
-        """Whether single rewards are recorded in groups (``reward_group_commit``, else the
-        backend's default: PostgreSQL yes, SQLite no)."""
-        if self.reward_group_commit is not None:
-            return self.reward_group_commit
-        return not self.is_sqlite
+        """Whether single rewards are recorded in groups (``reward_group_commit``)."""
+        return self._grouped(self.reward_group_commit)
+
+    def _grouped(self, setting: bool | None) -> bool:
+        """A group-commit setting, else the backend's default: PostgreSQL yes, SQLite no."""
+        return setting if setting is not None else not self.is_sqlite

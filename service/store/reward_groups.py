@@ -97,14 +97,9 @@ class RewardWriter(GroupWriter):
         except Exception as err:
             if len(pending) == 1:
                 fail(pending[0].future, err)
-                return
-            for p in pending:
-                try:
-                    results = self._transaction(key, [p])
-                except Exception as alone:
-                    fail(p.future, alone)
-                else:
-                    resolve(p.future, results[0])
+            else:
+                for p in pending:
+                    self._record(key, [p])
             return
         for p, result in zip(pending, results, strict=True):
             resolve(p.future, result)
